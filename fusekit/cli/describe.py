@@ -1,0 +1,12 @@
+"""`fusekit describe`: being written in this session (see the issue tracker)."""
+
+from __future__ import annotations
+
+from ..errors import FusekitError
+from . import command
+
+
+@command("describe")
+def run() -> None:
+    """Not available yet."""
+    raise FusekitError("'describe' is not implemented yet", "see the README for what works today")

@@ -1,0 +1,12 @@
+"""`fusekit encode-text`: being written in this session (see the issue tracker)."""
+
+from __future__ import annotations
+
+from ..errors import FusekitError
+from . import command
+
+
+@command("encode-text")
+def run() -> None:
+    """Not available yet."""
+    raise FusekitError("'encode-text' is not implemented yet", "see the README for what works today")

@@ -1,0 +1,159 @@
+"""Reading and writing images, grey conversion and the YCbCr split used for colour output.
+
+Images are numpy arrays in their file's own range: uint8 or uint16, shape [H, W] (grey) or [H, W, 3] (RGB).
+Alpha is dropped with a warning. `to_grey` follows the metrics reference exactly (BT.601 weights in float32,
+rounded to the nearest integer), which is also how the released FILM code reads its inputs.
+"""
+
+from __future__ import annotations
+
+import io as _io
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .. import log
+from ..errors import FusekitError
+from .atomic import atomic_write, is_stdio, read_bytes
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+# BT.601 luma weights, as OpenCV's COLOR_BGR2GRAY and the metric reference use them.
+LUMA = (0.299, 0.587, 0.114)
+
+
+def is_image_path(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Decode an image file (``-`` reads stdin) into uint8/uint16 [H, W] or [H, W, 3]."""
+    from PIL import Image, UnidentifiedImageError
+
+    data = read_bytes(path, "image")
+    name = "stdin" if is_stdio(path) else str(path)
+    try:
+        with Image.open(_io.BytesIO(data)) as image:
+            image.load()
+            array = _pil_to_array(image, name)
+    except UnidentifiedImageError as exc:
+        raise FusekitError(f"{name} is not a readable image", "use PNG, JPEG, TIFF or BMP") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise FusekitError(f"{name} is damaged or truncated ({exc})", "re-export or re-download the image") from exc
+    if array.size == 0:
+        raise FusekitError(f"{name} has no pixels", "check the file")
+    return array
+
+
+def _pil_to_array(image, name: str) -> np.ndarray:
+    mode = image.mode
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
+        log.warn(f"{name}: alpha channel dropped")
+    if mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+        mode = image.mode
+    if mode in ("1", "L"):
+        return np.asarray(image.convert("L"), dtype=np.uint8)
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return np.asarray(image, dtype=np.uint16)
+    if mode == "I":
+        array = np.asarray(image)
+        if array.min() < 0 or array.max() > 65535:
+            raise FusekitError(f"{name}: 32-bit integer pixels outside 0–65535", "convert it to 8- or 16-bit first")
+        return array.astype(np.uint16)
+    if mode == "F":
+        raise FusekitError(f"{name}: floating-point images are not supported", "convert it to 8- or 16-bit first")
+    if mode in ("LA",):
+        return np.asarray(image.convert("L"), dtype=np.uint8)
+    if mode == "RGBA":
+        return np.asarray(image)[..., :3].copy()
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def max_value(image: np.ndarray) -> float:
+    """The white level of an image's dtype: 255 for uint8, 65535 for uint16, 1 for float arrays."""
+    if image.dtype == np.uint8:
+        return 255.0
+    if image.dtype == np.uint16:
+        return 65535.0
+    return 1.0
+
+
+def to_float(image: np.ndarray) -> np.ndarray:
+    """float32 in [0, 1], same shape."""
+    return image.astype(np.float32) / np.float32(max_value(image))
+
+
+def to_grey(image: np.ndarray, rounded: bool = True) -> np.ndarray:
+    """float32 grey on the image's own scale (0–255 for 8-bit).
+
+    Colour: ``0.299 R + 0.587 G + 0.114 B`` in float32, rounded to the nearest integer when `rounded` (as the
+    metric reference and the released FILM code do). Grey images pass through as float32.
+    """
+    if image.ndim == 2:
+        return image.astype(np.float32)
+    rgb = image.astype(np.float32)
+    grey = rgb[..., 0] * np.float32(LUMA[0]) + rgb[..., 1] * np.float32(LUMA[1]) + rgb[..., 2] * np.float32(LUMA[2])
+    return np.round(grey) if rounded else grey
+
+
+# Full-range BT.601 (JPEG) YCbCr on [0, 1] data, the convention of fusion code that fuses Y and re-attaches chroma.
+_RGB_TO_YCBCR = np.array(
+    [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], dtype=np.float64
+)
+_YCBCR_TO_RGB = np.linalg.inv(_RGB_TO_YCBCR)
+
+
+def rgb_to_ycbcr(rgb: np.ndarray) -> np.ndarray:
+    """[H, W, 3] float RGB in [0, 1] → [H, W, 3] float32 YCbCr with Cb, Cr centred on 0.5."""
+    ycc = rgb.astype(np.float32) @ _RGB_TO_YCBCR.T.astype(np.float32)
+    ycc[..., 1:] += np.float32(0.5)
+    return ycc
+
+
+def ycbcr_to_rgb(ycc: np.ndarray) -> np.ndarray:
+    """Inverse of `rgb_to_ycbcr`, clipped to [0, 1]."""
+    centred = ycc.astype(np.float32).copy()
+    centred[..., 1:] -= np.float32(0.5)
+    return np.clip(centred @ _YCBCR_TO_RGB.T.astype(np.float32), 0.0, 1.0)
+
+
+def merge_luma(y: np.ndarray, chroma: np.ndarray) -> np.ndarray:
+    """A fused luma [H, W] in [0, 1] plus a chroma [H, W, 2] (Cb, Cr) → RGB [H, W, 3] in [0, 1]."""
+    return ycbcr_to_rgb(np.concatenate([y[..., None].astype(np.float32), chroma.astype(np.float32)], axis=-1))
+
+
+def from_float(image: np.ndarray, bits: int = 8) -> np.ndarray:
+    """[0, 1] floats → uint8 or uint16, rounded to nearest."""
+    if bits not in (8, 16):
+        raise FusekitError(f"unsupported bit depth {bits}", "use 8 or 16")
+    top = 255.0 if bits == 8 else 65535.0
+    dtype = np.uint8 if bits == 8 else np.uint16
+    return np.round(np.clip(image, 0.0, 1.0) * top).astype(dtype)
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """PNG bytes for a uint8/uint16 [H, W] or [H, W, 3] array (16-bit colour is written as RGB 16-bit)."""
+    import imageio.v3 as iio
+
+    if image.dtype not in (np.uint8, np.uint16):
+        raise TypeError(f"encode_png needs uint8 or uint16 pixels, got {image.dtype}")
+    if image.dtype == np.uint16 and image.ndim == 2:
+        from PIL import Image
+
+        buffer = _io.BytesIO()
+        Image.fromarray(image, mode="I;16").save(buffer, format="PNG")
+        return buffer.getvalue()
+    return iio.imwrite("<bytes>", image, extension=".png")
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
+    """Write a PNG atomically (``-`` is stdout). `image` is uint8/uint16, or float in [0, 1] (saved as 8-bit)."""
+    if image.dtype not in (np.uint8, np.uint16):
+        image = from_float(image, 8)
+    suffix = Path(str(path)).suffix.lower()
+    if not is_stdio(path) and suffix not in ("", ".png"):
+        raise FusekitError(f"cannot write {path}: fusekit writes PNG", "give the output a .png name")
+    with atomic_write(path) as stream:
+        stream.write(encode_png(image))

@@ -1,0 +1,84 @@
+"""The fusion-model registry: every model `fuse`, `train` and `models` know, with what it needs.
+
+A model is one module that registers a `FusionModelSpec`. Two kinds:
+
+- ``learned``: `build(config)` returns a torch module whose ``forward(a, b, **guidance)`` takes grey images
+  ``a``, ``b`` of shape [B, 1, H, W] in [0, 1] (A first, in the task's input order) plus the guidance tensors named
+  in `guidance` (e.g. ``text`` [B, L, D]) and returns the fused grey image [B, 1, H, W] in [0, 1] (or the raw
+  output the model defines; see its docs). `config` is a dataclass of the architecture's settings.
+- ``training-free``: `fuse_arrays(a, b, task)` takes float32 arrays in [0, 1], [H, W] or [H, W, 3] when
+  `colour == "rgb"`, and returns the fused array of the same shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from ..registry import Registry
+
+# What a model may need besides the two images, and the command that makes it.
+GUIDANCE_SOURCES = {
+    "text": "text features from `fusekit encode-text` ([L, D] pair tokens)",
+    "text_levels": "per-level text features (detail, structure, semantic) from `fusekit encode-text`",
+    "image_embeds": "image embeddings from `fusekit encode-image`",
+    "masks": "object masks",
+    "text_semantics": "diffusion text-encoder semantics",
+}
+
+
+@dataclass(frozen=True)
+class FusionModelSpec:
+    name: str
+    summary: str
+    kind: str  # "learned" or "training-free"
+    tasks: tuple[str, ...]
+    paper: str = ""
+    # learned models
+    build: Callable[[Any], Any] | None = None
+    config: type | None = None
+    guidance: tuple[str, ...] = ()
+    text_encoder: str | None = None  # encoder id whose features the default weights expect
+    text_dim: int | None = None
+    image_encoder: str | None = None
+    image_dim: int | None = None
+    default_loss: str | None = None
+    train_preset: str | None = None
+    bundled: dict[str, str] = field(default_factory=dict)  # task → file name in fusekit/weights/
+    # training-free models
+    fuse_arrays: Callable[..., Any] | None = None
+    colour: str = "luma"  # "luma": fuse grey/Y and re-attach chroma; "rgb": the method fuses colour itself
+
+    def bundled_weights(self, task: str):
+        """Path of the weights shipped for `task`, or None."""
+        name = self.bundled.get(task)
+        if not name:
+            return None
+        path = resources.files("fusekit") / "weights" / name
+        return path if path.is_file() else None
+
+    def describe(self) -> dict:
+        """The row `fusekit models --json` prints."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "tasks": list(self.tasks),
+            "summary": self.summary,
+            "needs": list(self.guidance),
+            "text_encoder": self.text_encoder,
+            "text_dim": self.text_dim,
+            "image_encoder": self.image_encoder,
+            "image_dim": self.image_dim,
+            "bundled_weights": sorted(task for task in self.tasks if self.bundled_weights(task) is not None),
+            "default_loss": self.default_loss,
+            "paper": self.paper,
+        }
+
+
+FUSION_MODELS: Registry[FusionModelSpec] = Registry("fusion model", "list them with 'fusekit models'")
+
+
+def register(spec: FusionModelSpec) -> FusionModelSpec:
+    return FUSION_MODELS.add(spec.name, spec)
