@@ -26,6 +26,7 @@ FORMAT_VERSIONS = {
     "image-features": (1, 0),
     "checkpoint": (1, 0),
     "metrics": (1, 0),
+    "semantics": (1, 0),
 }
 KIND_WORDS = {
     "descriptions": "descriptions JSON",
@@ -33,6 +34,7 @@ KIND_WORDS = {
     "image-features": "image-features file",
     "checkpoint": "checkpoint",
     "metrics": "metrics JSON",
+    "semantics": "semantics file",
 }
 # The command that writes each kind, for "run this instead" hints.
 WRITTEN_BY = {
@@ -41,6 +43,7 @@ WRITTEN_BY = {
     "image-features": "fusekit encode-image",
     "checkpoint": "fusekit train or fusekit models import",
     "metrics": "fusekit metrics --json",
+    "semantics": "fusekit describe --backend tesg-sig",
 }
 
 

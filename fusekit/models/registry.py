@@ -24,8 +24,7 @@ GUIDANCE_SOURCES = {
     "text": "text features from `fusekit encode-text` ([L, D] pair tokens)",
     "text_levels": "per-level text features (detail, structure, semantic) from `fusekit encode-text`",
     "image_embeds": "image embeddings from `fusekit encode-image`",
-    "masks": "object masks",
-    "text_semantics": "diffusion text-encoder semantics",
+    "semantics": "object mask + text semantics from TeSG's semantic information generator",
 }
 
 
@@ -44,8 +43,9 @@ class FusionModelSpec:
     text_dim: int | None = None
     image_encoder: str | None = None
     image_dim: int | None = None
-    default_loss: str | None = None
-    train_preset: str | None = None
+    default_loss: str | None = None  # name in fusekit.train.losses.LOSSES
+    train_preset: str | None = None  # name of the paper's optimiser/schedule preset
+    train_augment: str | None = None  # name of a training-time augmentation the paper uses (e.g. MTIF enrichment)
     bundled: dict[str, str] = field(default_factory=dict)  # task → file name in fusekit/weights/
     # training-free models
     fuse_arrays: Callable[..., Any] | None = None
