@@ -1,0 +1,112 @@
+"""Training-time augmentations: random crops, flips, FILM's fixed resize, and the registry papers add theirs to.
+
+A sample is a dict: ``a``, ``b`` [H, W] float32 in [0, 1] (grey / Y), optionally ``a_rgb``/``b_rgb`` [H, W, 3]
+and ``mask`` [H, W] (these are *spatial*: every geometric change applies to them together), plus guidance tensors
+(``text`` [L, D], ``image_embed_a`` [D], ...) that pass through unchanged. An augmentation registered in
+`AUGMENTATIONS` is ``fn(sample, rng: numpy.random.Generator) -> list[sample]``: it may return several samples (MTIF's
+enrichment returns a centre crop and four peripheral crops). A model names the one its paper uses in
+`spec.train_augment`; ``fusekit train --augment`` adds more by name.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..registry import Registry
+
+AUGMENTATIONS: Registry = Registry("augmentation", "known: flip, film-resize (and those models register)")
+
+SPATIAL_KEYS = ("a", "b", "a_rgb", "b_rgb", "mask")
+
+# FILM's training resize (released train.py): landscape images to 384 wide × 288 high, portrait to 288 × 384.
+FILM_SIZE = (288, 384)  # (height, width) of a landscape image
+
+
+def spatial_keys(sample: dict) -> list[str]:
+    return [key for key in SPATIAL_KEYS if key in sample]
+
+
+def map_spatial(sample: dict, fn) -> dict:
+    """A copy of `sample` with `fn(array)` applied to every spatial array (same geometry for all)."""
+    out = dict(sample)
+    for key in spatial_keys(sample):
+        out[key] = np.ascontiguousarray(fn(sample[key]))
+    return out
+
+
+def crop(sample: dict, top: int, left: int, height: int, width: int) -> dict:
+    return map_spatial(sample, lambda x: x[top:top + height, left:left + width])
+
+
+def random_crop(sample: dict, size: int, rng: np.random.Generator) -> dict:
+    """A random `size` × `size` window; an image smaller than that on a side is reflect-padded up to it first."""
+    h, w = sample["a"].shape[:2]
+    if h < size or w < size:
+        pad_h, pad_w = max(0, size - h), max(0, size - w)
+
+        def pad(x):
+            widths = ((0, pad_h), (0, pad_w)) + ((0, 0),) * (x.ndim - 2)
+            return np.pad(x, widths, mode="reflect" if min(h, w) > 1 else "edge")
+
+        sample = map_spatial(sample, pad)
+        h, w = sample["a"].shape[:2]
+    top = int(rng.integers(0, h - size + 1))
+    left = int(rng.integers(0, w - size + 1))
+    return crop(sample, top, left, size, size)
+
+
+def centre_crop(sample: dict, size: int) -> dict:
+    """The central `size` × `size` window (validation crops are deterministic); smaller images are kept whole."""
+    h, w = sample["a"].shape[:2]
+    ch, cw = min(size, h), min(size, w)
+    return crop(sample, (h - ch) // 2, (w - cw) // 2, ch, cw)
+
+
+def resize(sample: dict, height: int, width: int) -> dict:
+    """Bilinear resize of every spatial array (masks: nearest, so they stay binary)."""
+    from PIL import Image
+
+    def one(x: np.ndarray, resample) -> np.ndarray:
+        if x.shape[:2] == (height, width):
+            return x
+        if x.ndim == 3:
+            return np.stack([one(x[..., c], resample) for c in range(x.shape[2])], axis=-1)
+        image = Image.fromarray(np.ascontiguousarray(x, dtype=np.float32))  # mode "F"
+        return np.asarray(image.resize((width, height), resample), dtype=np.float32)
+
+    out = dict(sample)
+    for key in spatial_keys(sample):
+        out[key] = one(sample[key], Image.NEAREST if key == "mask" else Image.BILINEAR)
+    return out
+
+
+def film_resize(sample: dict) -> dict:
+    """FILM's fixed training size: 384 × 288 for landscape (or square) images, 288 × 384 for portrait ones."""
+    h, w = sample["a"].shape[:2]
+    height, width = FILM_SIZE if w >= h else FILM_SIZE[::-1]
+    return resize(sample, height, width)
+
+
+@AUGMENTATIONS.register("flip")
+def random_flip(sample: dict, rng: np.random.Generator) -> list[dict]:
+    """Horizontal and vertical flips, each with probability ½ (the same for both images of the pair)."""
+    if rng.random() < 0.5:
+        sample = map_spatial(sample, lambda x: x[:, ::-1])
+    if rng.random() < 0.5:
+        sample = map_spatial(sample, lambda x: x[::-1])
+    return [sample]
+
+
+@AUGMENTATIONS.register("film-resize")
+def film_resize_augmentation(sample: dict, rng: np.random.Generator) -> list[dict]:
+    """FILM's released training resize as a pipeline step (deterministic; `rng` unused)."""
+    return [film_resize(sample)]
+
+
+def apply(names: list[str], sample: dict, rng: np.random.Generator) -> list[dict]:
+    """Run the named augmentations in order; each may turn one sample into several."""
+    samples = [sample]
+    for name in names:
+        fn = AUGMENTATIONS.get(name)
+        samples = [out for s in samples for out in fn(s, rng)]
+    return samples
