@@ -56,8 +56,8 @@ def debug_from_environment() -> bool:
     return os.environ.get("FUSEKIT_DEBUG", "").strip().lower() in ("1", "true", "yes")
 
 
-def command(name: str, group: typer.Typer | None = None, **options):
-    """Register `func` as subcommand `name`, with the shared options added and logging configured."""
+def with_common_options(label: str):
+    """Add the shared options to `func`'s signature and configure logging (prefix ``fusekit <label>``) before it runs."""
 
     def decorate(func):
         hints = typing.get_type_hints(func, include_extras=True)
@@ -69,14 +69,26 @@ def command(name: str, group: typer.Typer | None = None, **options):
             verbose, quiet = kwargs.pop("verbose"), kwargs.pop("quiet")
             debug, progress = kwargs.pop("debug"), kwargs.pop("progress")
             debug = debug or debug_from_environment()
-            log.configure(name, -1 if quiet else (max(verbose, 2) if debug else verbose), progress, debug)
+            log.configure(label, -1 if quiet else (max(verbose, 2) if debug else verbose), progress, debug)
             result = func(*args, **kwargs)
             if isinstance(result, int) and result:
                 raise typer.Exit(result)
 
         wrapper.__signature__ = inspect.Signature(parameters)
         wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
-        (group or app).command(name, **options)(wrapper)
+        return wrapper
+
+    return decorate
+
+
+def command(name: str, group: typer.Typer | None = None, label: str | None = None, **options):
+    """Register `func` as subcommand `name` (of `group`, default the root app) with the shared options.
+
+    `label` is how messages name the command (default `name`; e.g. "models import" for a nested one).
+    """
+
+    def decorate(func):
+        (group or app).command(name, **options)(with_common_options(label or name)(func))
         return func
 
     return decorate

@@ -7,17 +7,12 @@ from typing import Annotated
 
 import typer
 
-from . import app, command
+from . import app, command, with_common_options
 
-models_app = typer.Typer(
-    help="List fusion models, the tasks they serve, the features they need and their bundled weights.",
-    invoke_without_command=True,
-    no_args_is_help=False,
-)
+models_app = typer.Typer(no_args_is_help=False)
 app.add_typer(models_app, name="models")
 
 
-@models_app.callback()
 def list_models(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
@@ -43,3 +38,6 @@ def list_models(
             needs += f" ({row['text_encoder']}, {row['text_dim']}-d)"
         table.add_row(row["name"], row["kind"], ", ".join(row["tasks"]), needs, ", ".join(row["bundled_weights"]) or "—", row["summary"])
     Console().print(table)
+
+
+models_app.callback(invoke_without_command=True)(with_common_options("models")(list_models))

@@ -134,18 +134,31 @@ def from_float(image: np.ndarray, bits: int = 8) -> np.ndarray:
 
 
 def encode_png(image: np.ndarray) -> bytes:
-    """PNG bytes for a uint8/uint16 [H, W] or [H, W, 3] array (16-bit colour is written as RGB 16-bit)."""
+    """PNG bytes for a uint8/uint16 [H, W] or [H, W, 3] array."""
+    if image.dtype == np.uint16:
+        return _encode_png16(image)
+    if image.dtype != np.uint8:
+        raise TypeError(f"encode_png needs uint8 or uint16 pixels, got {image.dtype}")
     import imageio.v3 as iio
 
-    if image.dtype not in (np.uint8, np.uint16):
-        raise TypeError(f"encode_png needs uint8 or uint16 pixels, got {image.dtype}")
-    if image.dtype == np.uint16 and image.ndim == 2:
-        from PIL import Image
-
-        buffer = _io.BytesIO()
-        Image.fromarray(image, mode="I;16").save(buffer, format="PNG")
-        return buffer.getvalue()
     return iio.imwrite("<bytes>", image, extension=".png")
+
+
+def _encode_png16(image: np.ndarray) -> bytes:
+    """16-bit PNG (grey or RGB), written directly: Pillow cannot save 16-bit colour."""
+    import struct
+    import zlib
+
+    height, width = image.shape[:2]
+    colour_type = 2 if image.ndim == 3 else 0
+    rows = np.ascontiguousarray(image.astype(">u2")).reshape(height, -1).view(np.uint8)
+    raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1).tobytes()  # filter type 0 per row
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
