@@ -18,8 +18,8 @@ AUGMENTATIONS: Registry = Registry("augmentation", "known: flip, film-resize (an
 
 SPATIAL_KEYS = ("a", "b", "a_rgb", "b_rgb", "mask")
 
-# FILM's training resize (released train.py): landscape images to 384 wide × 288 high, portrait to 288 × 384.
-FILM_SIZE = (288, 384)  # (height, width) of a landscape image
+# FILM's training size (released data_process.py), (height, width).
+FILM_SIZE = (288, 384)
 
 
 def spatial_keys(sample: dict) -> list[str]:
@@ -80,11 +80,20 @@ def resize(sample: dict, height: int, width: int) -> dict:
     return out
 
 
+def transpose(sample: dict) -> dict:
+    return map_spatial(sample, lambda x: np.swapaxes(x, 0, 1))
+
+
 def film_resize(sample: dict) -> dict:
-    """FILM's fixed training size: 384 × 288 for landscape (or square) images, 288 × 384 for portrait ones."""
+    """FILM's fixed training size (released data_process.py): every pair becomes 288 high × 384 wide.
+
+    A landscape (or square) image is resized to 384 × 288; a portrait one to 288 × 384 and then transposed, so a
+    batch always has one shape.
+    """
     h, w = sample["a"].shape[:2]
-    height, width = FILM_SIZE if w >= h else FILM_SIZE[::-1]
-    return resize(sample, height, width)
+    if w >= h:
+        return resize(sample, *FILM_SIZE)
+    return transpose(resize(sample, FILM_SIZE[1], FILM_SIZE[0]))
 
 
 @AUGMENTATIONS.register("flip")

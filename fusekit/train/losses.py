@@ -44,38 +44,42 @@ def _gaussian_1d(size: int, sigma: float) -> torch.Tensor:
     return (g / g.sum()).float()
 
 
-def _blur(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
-    """Separable 'valid' gaussian filter over H and W of [B, C, H, W], per channel."""
+def _blur(x: torch.Tensor, window: torch.Tensor, padding: str) -> torch.Tensor:
+    """Separable gaussian filter over H and W of [B, C, H, W], per channel; ``same`` zero-pads, ``valid`` does not."""
     channels = x.shape[1]
     w = window.to(dtype=x.dtype, device=x.device)
-    x = F.conv2d(x, w.view(1, 1, 1, -1).repeat(channels, 1, 1, 1), groups=channels)
-    return F.conv2d(x, w.view(1, 1, -1, 1).repeat(channels, 1, 1, 1), groups=channels)
+    pad = w.numel() // 2 if padding == "same" else 0
+    x = F.conv2d(x, w.view(1, 1, 1, -1).repeat(channels, 1, 1, 1), padding=(0, pad), groups=channels)
+    return F.conv2d(x, w.view(1, 1, -1, 1).repeat(channels, 1, 1, 1), padding=(pad, 0), groups=channels)
 
 
 def ssim_map(x: torch.Tensor, y: torch.Tensor, window_size: int = 11, sigma: float = 1.5,
-             data_range: float = 1.0, k1: float = 0.01, k2: float = 0.03) -> torch.Tensor:
-    """The SSIM index at every 'valid' window position of [B, C, H, W] inputs (Wang et al. 2004).
+             data_range: float = 1.0, padding: str = "same", k1: float = 0.01, k2: float = 0.03) -> torch.Tensor:
+    """The SSIM index (Wang et al. 2004) at every pixel of [B, C, H, W] inputs.
 
-    Gaussian window without padding (as pytorch_msssim and kornia's valid mode), so border pixels are not
-    weighted by zeros; images must be at least `window_size` on each side.
+    ``padding="same"`` zero-pads the gaussian window (window//2), as the SSIM helper in FILM's released code and
+    the pytorch-ssim package most fusion code copies; ``"valid"`` drops border windows (pytorch_msssim style) and
+    needs images of at least `window_size` on each side.
     """
     if x.shape != y.shape:
         raise ValueError(f"ssim of different shapes {tuple(x.shape)} and {tuple(y.shape)}")
-    if min(x.shape[-2:]) < window_size:
-        raise ValueError(f"ssim needs images of at least {window_size}x{window_size}, got {tuple(x.shape[-2:])}")
+    if padding not in ("same", "valid"):
+        raise ValueError(f"ssim padding must be 'same' or 'valid', not {padding!r}")
+    if padding == "valid" and min(x.shape[-2:]) < window_size:
+        raise ValueError(f"valid ssim needs images of at least {window_size}x{window_size}, got {tuple(x.shape[-2:])}")
     window = _gaussian_1d(window_size, sigma)
     c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
-    mu_x, mu_y = _blur(x, window), _blur(y, window)
-    var_x = _blur(x * x, window) - mu_x**2
-    var_y = _blur(y * y, window) - mu_y**2
-    cov = _blur(x * y, window) - mu_x * mu_y
+    mu_x, mu_y = _blur(x, window, padding), _blur(y, window, padding)
+    var_x = _blur(x * x, window, padding) - mu_x**2
+    var_y = _blur(y * y, window, padding) - mu_y**2
+    cov = _blur(x * y, window, padding) - mu_x * mu_y
     return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
 
 
 def ssim(x: torch.Tensor, y: torch.Tensor, window_size: int = 11, sigma: float = 1.5,
-         data_range: float = 1.0) -> torch.Tensor:
+         data_range: float = 1.0, padding: str = "same") -> torch.Tensor:
     """Mean SSIM over the batch (a scalar), differentiable in both arguments."""
-    return ssim_map(x, y, window_size, sigma, data_range).mean()
+    return ssim_map(x, y, window_size, sigma, data_range, padding).mean()
 
 
 def intensity_loss(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor, target: str = "max") -> torch.Tensor:
