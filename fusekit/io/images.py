@@ -93,8 +93,14 @@ def to_grey(image: np.ndarray, rounded: bool = True) -> np.ndarray:
     """
     if image.ndim == 2:
         return image.astype(np.float32)
-    rgb = image.astype(np.float32)
-    grey = rgb[..., 0] * np.float32(LUMA[0]) + rgb[..., 1] * np.float32(LUMA[1]) + rgb[..., 2] * np.float32(LUMA[2])
+    # OpenCV's float32 BGR2GRAY, operation for operation: G·wG rounded to float32, then two fused multiply-adds
+    # (B, then R). Emulated in float64, where each step is exact before its single rounding to float32; this
+    # reproduces cv2 bit for bit, so the rounded grey matches the reference at the x.5 ties a plain sum gets wrong.
+    rgb = image.astype(np.float64)
+    r, g, b = (np.float64(np.float32(weight)) for weight in LUMA)
+    grey = (rgb[..., 1] * g).astype(np.float32).astype(np.float64)
+    grey = (rgb[..., 2] * b + grey).astype(np.float32).astype(np.float64)
+    grey = (rgb[..., 0] * r + grey).astype(np.float32)
     return np.round(grey) if rounded else grey
 
 
