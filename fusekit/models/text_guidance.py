@@ -1,0 +1,73 @@
+"""Text-guided modulation of image features: the cross-attention TGIF and MTIF share.
+
+Both papers (TGIF §"Component III", MTIF §4.3 "TGVM") state the same mechanism: encoder text tokens are mapped into
+the image feature space by an adapter, then a cross-attention with **text tokens as queries and image features as
+keys and values** lets the text pick out the regions and channels it describes. Neither paper says how the
+attention's output (one vector per text token) turns back into an image-shaped update; fusekit reads "the text
+features guide the image feature extraction, highlighting relevant regions and features" literally:
+
+- *regions*: the attention weights, averaged over heads and text tokens, form a spatial map (normalised so its
+  peak is 1) of where the text looked;
+- *features*: the attended values, averaged over text tokens, give a per-channel sigmoid gate (FILM's released
+  network also averages its cross-attention output over the text tokens into channel weights);
+- the update is residual: ``F + W(F ⊙ gate ⊙ map)`` with a learned 1×1 convolution ``W``.
+
+Keys and values come from the feature map average-pooled by ``kv_stride`` (attention over every pixel of a
+640 × 480 image would hold L × 307200 weights per head); the spatial map is upsampled back bilinearly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class TextAdapter(nn.Module):
+    """Maps encoder tokens [B, L, text_dim] to [B, L, dim]: Linear → GELU → Linear → LayerNorm.
+
+    TGIF's "adapter that aligns the text feature space with the image feature space"; any text encoder's width
+    works because the first layer projects it.
+    """
+
+    def __init__(self, text_dim: int, dim: int, hidden: int):
+        super().__init__()
+        self.project = nn.Sequential(nn.Linear(text_dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, text: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.project(text))
+
+
+class TextGuidedModulation(nn.Module):
+    """``F + W(F ⊙ gate(text) ⊙ map(text, F))`` for F [B, dim, H, W] and aligned text [B, L, dim]."""
+
+    def __init__(self, dim: int, heads: int, kv_stride: int):
+        super().__init__()
+        if kv_stride < 1:
+            raise ValueError(f"kv_stride must be at least 1, not {kv_stride}")
+        self.kv_stride = kv_stride
+        self.norm = nn.LayerNorm(dim)
+        self.attention = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.gate = nn.Linear(dim, dim)
+        self.project = nn.Conv2d(dim, dim, kernel_size=1)
+
+    def forward(self, features: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        batch, channels, height, width = features.shape
+        pooled = features
+        if self.kv_stride > 1:
+            grid = (math.ceil(height / self.kv_stride), math.ceil(width / self.kv_stride))
+            pooled = F.adaptive_avg_pool2d(features, grid)
+        grid_h, grid_w = pooled.shape[-2:]
+        tokens = self.norm(pooled.flatten(2).transpose(1, 2))  # [B, h*w, C]
+        attended, weights = self.attention(text.to(tokens.dtype), tokens, tokens, need_weights=True,
+                                           average_attn_weights=True)  # [B, L, C], [B, L, h*w]
+        gate = torch.sigmoid(self.gate(attended.mean(dim=1)))[:, :, None, None]
+        where = weights.mean(dim=1)
+        where = where / where.amax(dim=1, keepdim=True).clamp_min(1e-12)
+        where = where.view(batch, 1, grid_h, grid_w)
+        if (grid_h, grid_w) != (height, width):
+            where = F.interpolate(where, size=(height, width), mode="bilinear", align_corners=False)
+        return features + self.project(features * gate * where)
