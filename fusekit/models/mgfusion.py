@@ -28,6 +28,10 @@ from .film import TransformerBlock
 from .registry import FusionModelSpec, register
 
 
+# Restormer's gated feed-forward expansion (FILM's block; neither paper changes it).
+FFN_EXPANSION = 4
+
+
 @dataclass
 class MGFusionConfig:
     """MGFusion's architecture. Defaults follow the paper where it states a value; the rest are fusekit's reading.
@@ -104,7 +108,7 @@ class Encoder(nn.Module):
         super().__init__()
         c = config.channels
         self.stem = nn.Sequential(conv_bn_lrelu(1, c, config.leaky_slope), conv_bn_lrelu(c, c, config.leaky_slope))
-        self.blocks = nn.Sequential(*(TransformerBlock(c, config.heads) for _ in range(config.blocks)))
+        self.blocks = nn.Sequential(*(TransformerBlock(c, config.heads, FFN_EXPANSION) for _ in range(config.blocks)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks(self.stem(x))
@@ -164,7 +168,7 @@ class MGFusion(nn.Module):
             self.cii_vi = self.cii_ir if config.shared_cii else CII(config)
         if config.use_cff:
             self.cff = CFF(config)
-        self.decoder = nn.Sequential(*(TransformerBlock(2 * c, config.heads) for _ in range(config.blocks)))
+        self.decoder = nn.Sequential(*(TransformerBlock(2 * c, config.heads, FFN_EXPANSION) for _ in range(config.blocks)))
         self.feature = conv_bn_lrelu(2 * c, c, config.leaky_slope)
         self.reconstruct = nn.Conv2d(c, 1, 3, padding=1)
 

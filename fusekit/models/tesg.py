@@ -28,8 +28,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..train.losses import LOSSES, as_float32, gradient_loss, intensity_loss, ssim_loss
-from .film import TransformerBlock
+from .film import ChannelNorm, TransformerBlock
 from .registry import FusionModelSpec, register
+
+
+# Restormer's gated feed-forward expansion (FILM's block; neither paper changes it).
+FFN_EXPANSION = 4
 
 
 @dataclass
@@ -71,17 +75,6 @@ class TeSGConfig:
             raise ValueError(f"output must be 'sigmoid' or 'tanh01', not {self.output!r}")
         if self.gate_kernel % 2 == 0:
             raise ValueError(f"gate_kernel must be odd, not {self.gate_kernel}")
-
-
-class ChannelNorm(nn.Module):
-    """LayerNorm over the channel axis at every pixel of [B, C, H, W]."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        self.norm = nn.LayerNorm(channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
 class CrossAttention(nn.Module):
@@ -139,7 +132,7 @@ class Encoder(nn.Module):
     def __init__(self, config: TeSGConfig):
         super().__init__()
         self.embed = nn.Conv2d(1, config.channels, 3, padding=1, bias=False)
-        self.blocks = nn.Sequential(*(TransformerBlock(config.channels, config.heads) for _ in range(config.blocks)))
+        self.blocks = nn.Sequential(*(TransformerBlock(config.channels, config.heads, FFN_EXPANSION) for _ in range(config.blocks)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks(self.embed(x))
@@ -171,7 +164,7 @@ class TeSG(nn.Module):
             self.spatial_attention = nn.Sequential(nn.Conv2d(2 * c, hidden, 1), nn.ReLU(), nn.Conv2d(hidden, 1, 1))
         else:
             self.project = nn.Conv2d(2 * c, c, 1)
-        self.decoder = nn.Sequential(*(TransformerBlock(c, config.heads) for _ in range(config.blocks)))
+        self.decoder = nn.Sequential(*(TransformerBlock(c, config.heads, FFN_EXPANSION) for _ in range(config.blocks)))
         self.reconstruct = nn.Conv2d(c, 1, 3, padding=1)
 
     def reconstructed(self, ir: torch.Tensor, vi: torch.Tensor, f_ir: torch.Tensor, f_vi: torch.Tensor,
