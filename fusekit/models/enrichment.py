@@ -47,9 +47,17 @@ class EnrichmentConfig:
     saliency_blur: float = 3.0
     pair_saliency: str = "mean"
 
+    def __post_init__(self):
+        if not 0 < self.crop_fraction <= 1:
+            raise ValueError(f"crop_fraction must be in (0, 1], not {self.crop_fraction}")
+        if self.periphery_shift < 0:
+            raise ValueError(f"periphery_shift must not be negative, not {self.periphery_shift}")
+
 
 def spectral_residual(image: np.ndarray, size: int = 64, blur: float = 3.0) -> np.ndarray:
-    """Hou & Zhang's spectral-residual saliency of a grey [H, W] image, at full size, peak 1 (0 when flat)."""
+    """Hou & Zhang's spectral-residual saliency of a grey [H, W] image, at full size, scaled to a peak of 1.
+
+    A flat image has no residual to single out anything: its map is uniform."""
     height, width = image.shape
     scale = size / max(height, width)
     small_shape = (max(1, round(height * scale)), max(1, round(width * scale)))
@@ -60,8 +68,7 @@ def spectral_residual(image: np.ndarray, size: int = 64, blur: float = 3.0) -> n
     saliency = np.abs(np.fft.ifft2(np.exp(residual + 1j * np.angle(spectrum)))) ** 2
     saliency = ndimage.gaussian_filter(saliency, blur, mode="nearest")
     saliency = resize(saliency, (height, width), antialias=False)
-    peak = saliency.max()
-    return (saliency / peak).astype(np.float32) if peak > 0 else np.zeros_like(saliency, dtype=np.float32)
+    return (saliency / saliency.max()).astype(np.float32)
 
 
 def resize(array: np.ndarray, shape: tuple[int, int], antialias: bool) -> np.ndarray:

@@ -1,0 +1,141 @@
+"""MTIF (papers/004): shapes at odd sizes, gradients, the ablation switches and the multi-grained loss.
+
+Tiny configs on real DEV-set crops; per-level text features are fixed random [1, L, 768] tensors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from conftest import pair_paths
+from scipy import ndimage
+
+from fusekit.io.images import read_image, to_grey
+from fusekit.models import FUSION_MODELS
+from fusekit.models.mtif import LEVELS, MTIFConfig, build
+from fusekit.models.mtif_loss import MTIFLossConfig, multi_grained_loss
+from fusekit.train.losses import LOSSES, ssim
+
+TINY = MTIFConfig(channels=(4, 4, 4), heads=2, decoder_blocks=1, adapter_hidden=16)
+
+
+def grey_crop(task: str, dataset: str, name: str, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pair's top-left `height` × `width` window as grey [1, 1, H, W] tensors in [0, 1]."""
+    images = [to_grey(read_image(path)) / 255.0 for path in pair_paths(task, dataset, name)]
+    return tuple(torch.from_numpy(x[:height, :width].copy()).float()[None, None] for x in images)
+
+
+def level_text(seed: int = 0, tokens: int = 10, dim: int = 768) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return {name: torch.randn(1, tokens, dim, generator=generator) for name in LEVELS}
+
+
+def tiny(**changes):
+    torch.manual_seed(0)
+    return build(dataclasses.replace(TINY, **changes)).eval()
+
+
+def test_registration():
+    spec = FUSION_MODELS.get("mtif")
+    assert spec.guidance == ("text_levels",)
+    assert spec.default_loss == "mtif" and spec.default_loss in LOSSES
+    assert spec.train_augment == "mtif-enrichment"
+    assert len(MTIFConfig().channels) == 3
+
+
+@pytest.mark.parametrize("strides", [(1, 1, 1), (1, 2, 2)])
+def test_forward_at_odd_size_keeps_size(strides):
+    a, b = grey_crop("MEF", "MEFB", "AirBellowsGap", 257, 383)
+    model = tiny(strides=strides)
+    with torch.inference_mode():
+        fused = model(a, b, **level_text())
+        outputs = model.training_outputs(a, b, **level_text())
+    assert fused.shape == (1, 1, 257, 383)
+    assert torch.isfinite(fused).all() and fused.min() >= 0 and fused.max() <= 1
+    assert set(outputs) == {"fused", "level1", "level2"}
+    assert all(image.shape == (1, 1, 257, 383) for image in outputs.values())
+    assert torch.equal(outputs["fused"], fused)
+
+
+def test_gradients_reach_every_parameter():
+    a, b = grey_crop("MFF", "MFIFB", "savic_03", 40, 56)
+    model = tiny(shared_encoder=False).train()
+    batch = {"a": a, "b": b, **level_text()}
+    total, parts = LOSSES.get("mtif")(model.training_outputs(a, b, **level_text()), batch, "mff")
+    total.backward()
+    assert set(parts) == {"base_pixel", "base_grad", "feat_grad", "feat_ssim"}
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+
+
+def test_each_level_reads_its_own_text():
+    a, b = grey_crop("MEF", "MEFB", "Chair", 32, 48)
+    model = tiny()
+    with torch.inference_mode():
+        base = model(a, b, **level_text(0))
+        for name in LEVELS:
+            changed = {**level_text(0), name: level_text(1)[name]}
+            assert (model(a, b, **changed) - base).abs().max() > 1e-6, name
+    with pytest.raises(ValueError, match="text_structure"):
+        model(a, b, text_detail=level_text()["text_detail"], text_semantic=level_text()["text_semantic"])
+
+
+def test_without_text_guidance_ablation():
+    ablated = tiny(use_text=False)
+    names = [name for name, _ in ablated.named_parameters()]
+    assert not any(name.startswith("adapters.") or ".guide." in name for name in names)
+    assert any(".guide." in name for name, _ in tiny().named_parameters())
+    a, b = grey_crop("MEF", "MEFB", "Chair", 32, 48)
+    with torch.inference_mode():
+        assert torch.equal(ablated(a, b), ablated(a, b, **level_text(2)))
+
+
+def test_without_multi_grained_loss_ablation_is_the_base_loss():
+    a, b = grey_crop("MEF", "MEFB", "Chair", 32, 48)
+    ablated = tiny(multi_grained_loss=False)
+    assert not any(name.startswith("level_decoders.") for name, _ in ablated.named_parameters())
+    outputs = ablated.training_outputs(a, b, **level_text())
+    assert set(outputs) == {"fused"}
+    total, parts = multi_grained_loss(outputs, {"a": a, "b": b}, "mef")
+    assert set(parts) == {"base_pixel", "base_grad"}
+    assert float(total.detach()) == pytest.approx(parts["base_pixel"] + 100 * parts["base_grad"], rel=1e-6)
+
+
+def sobel_numpy(x: np.ndarray) -> np.ndarray:
+    """|Sobel_x * x| + |Sobel_y * x|, cross-correlation with zero padding (FILM's form), in float64."""
+    kx = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float64)
+    return (np.abs(ndimage.correlate(x, kx, mode="constant"))
+            + np.abs(ndimage.correlate(x, kx.T[::-1], mode="constant")))
+
+
+@pytest.mark.parametrize("task,weights", [("mef", (10, 1, 1, 100)), ("mff", (10, 1, 1, 300))])
+def test_loss_matches_a_direct_computation(task, weights):
+    """Eqs. 6–13 with the paper's weights (§5.1), on real images standing in for the three outputs."""
+    a, b = grey_crop("MEF", "MEFB", "Balloons", 64, 96)
+    other_a, other_b = grey_crop("MFF", "MFIFB", "aymaz_05", 64, 96)
+    outputs = {"fused": other_a, "level1": other_b, "level2": (other_a + a) / 2}
+    total, parts = multi_grained_loss(outputs, {"a": a, "b": b}, task)
+
+    na, nb = a[0, 0].double().numpy(), b[0, 0].double().numpy()
+    fused, level1 = other_a[0, 0].double().numpy(), other_b[0, 0].double().numpy()
+    brightest = np.maximum(na, nb)
+    expected = {
+        "base_pixel": np.abs(fused - brightest).mean(),
+        "base_grad": np.abs(sobel_numpy(fused) - sobel_numpy(brightest)).mean(),
+        "feat_grad": np.abs(sobel_numpy(level1) - sobel_numpy(brightest)).mean(),
+        "feat_ssim": float(2 - ssim(outputs["level2"], a) - ssim(outputs["level2"], b)),
+    }
+    for name, value in expected.items():
+        assert parts[name] == pytest.approx(value, rel=1e-5, abs=1e-7), name
+    alpha1, alpha2, beta1, beta2 = weights
+    direct = (alpha1 * expected["feat_grad"] + alpha2 * expected["feat_ssim"]
+              + beta1 * expected["base_pixel"] + beta2 * expected["base_grad"])
+    assert float(total) == pytest.approx(direct, rel=1e-5)
+
+    # FILM's reading of the gradient target: max(|∇A|, |∇B|) instead of |∇ max(A, B)|.
+    _, film_form = multi_grained_loss(outputs, {"a": a, "b": b}, task, MTIFLossConfig(gradient_target="max-gradient"))
+    reference = np.maximum(sobel_numpy(na), sobel_numpy(nb))
+    assert film_form["base_grad"] == pytest.approx(np.abs(sobel_numpy(fused) - reference).mean(), rel=1e-5)

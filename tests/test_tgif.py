@@ -1,0 +1,100 @@
+"""TGIF (papers/001): shapes at odd sizes, gradients, the text-guidance switch, the paper's defaults.
+
+Tiny configs on real DEV-set crops; text features are a fixed random [1, L, 768] tensor (the model only sees
+their shape and values, whatever encoder wrote them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from conftest import pair_paths
+
+from fusekit.io.images import read_image, to_grey
+from fusekit.models import FUSION_MODELS
+from fusekit.models.tgif import TGIFConfig, build
+from fusekit.train.losses import LOSSES
+
+TINY = TGIFConfig(dim=8, heads=2, encoder_blocks=1, decoder_blocks=1, adapter_hidden=16)
+
+
+def grey_crop(task: str, dataset: str, name: str, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pair's top-left `height` × `width` window as grey [1, 1, H, W] tensors in [0, 1]."""
+    images = [to_grey(read_image(path)) / 255.0 for path in pair_paths(task, dataset, name)]
+    return tuple(torch.from_numpy(x[:height, :width].copy()).float()[None, None] for x in images)
+
+
+def text_tokens(seed: int = 0, tokens: int = 12, dim: int = 768) -> torch.Tensor:
+    return torch.randn(1, tokens, dim, generator=torch.Generator().manual_seed(seed))
+
+
+def tiny(**changes):
+    torch.manual_seed(0)
+    return build(dataclasses.replace(TINY, **changes)).eval()
+
+
+def test_paper_defaults_and_registration():
+    config = TGIFConfig()
+    assert (config.dim, config.heads, config.encoder_blocks, config.decoder_blocks) == (64, 8, 2, 3)
+    spec = FUSION_MODELS.get("tgif")
+    assert spec.kind == "learned" and spec.guidance == ("text",)
+    assert spec.default_loss == "film" and spec.default_loss in LOSSES
+    model = spec.build(config)
+    assert len(model.encoders[0].blocks) == 2 and len(model.encoders[0].guides) == 2 and len(model.decoder) == 3
+
+
+def test_forward_at_odd_size_keeps_size():
+    a, b = grey_crop("IVF", "MSRS", "00040N", 257, 383)
+    with torch.inference_mode():
+        fused = tiny()(a, b, text=text_tokens())
+    assert fused.shape == (1, 1, 257, 383)
+    assert torch.isfinite(fused).all() and fused.min() >= 0 and fused.max() <= 1
+
+
+def test_gradients_reach_every_parameter():
+    a, b = grey_crop("MEF", "MEFB", "Chair", 40, 56)
+    model = tiny(shared_encoder=False).train()
+    batch = {"a": a, "b": b, "text": text_tokens()}
+    total, parts = LOSSES.get("film")({"fused": model(a, b, text=batch["text"])}, batch, "mef")
+    total.backward()
+    assert set(parts) == {"int", "grad", "ssim"}
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+
+
+def test_text_guides_the_output():
+    a, b = grey_crop("IVF", "MSRS", "00040N", 48, 64)
+    model = tiny()
+    with torch.inference_mode():
+        first, second = model(a, b, text=text_tokens(0)), model(a, b, text=text_tokens(1))
+    assert (first - second).abs().max() > 1e-6  # small at random init, but the text changes the result
+
+
+def test_without_text_ablation_drops_adapter_and_cross_attention():
+    full, ablated = tiny(), tiny(use_text=False)
+    names = [name for name, _ in ablated.named_parameters()]
+    assert not any(name.startswith("adapter.") or ".guides." in name for name in names)
+    assert any(".guides." in name for name, _ in full.named_parameters())
+    a, b = grey_crop("IVF", "MSRS", "00040N", 48, 64)
+    with torch.inference_mode():
+        without = ablated(a, b)
+        assert torch.equal(without, ablated(a, b, text=text_tokens(3)))  # text is ignored
+    assert without.shape == a.shape
+
+
+def test_shared_encoder_switch_and_missing_text():
+    shared, separate = tiny(), tiny(shared_encoder=False)
+    assert len(shared.encoders) == 1 and len(separate.encoders) == 2
+    a, b = grey_crop("IVF", "MSRS", "00040N", 16, 16)
+    with pytest.raises(ValueError, match="text features"):
+        shared(a, b)
+
+
+def test_text_of_another_encoder_width():
+    """The adapter projects any encoder width (e.g. CLIP text, 512-d)."""
+    a, b = grey_crop("MFF", "MFIFB", "savic_03", 24, 40)
+    with torch.inference_mode():
+        fused = tiny(text_dim=512)(a, b, text=text_tokens(dim=512))
+    assert fused.shape == a.shape
