@@ -1,12 +1,91 @@
-"""`fusekit fuse`: being written in this session (see the issue tracker)."""
+"""`fusekit fuse`: run a fusion model on one pair, two folders of pairs or a manifest (docs/FUSE.md)."""
 
 from __future__ import annotations
 
-from ..errors import FusekitError
+import os
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import UsageError
 from . import command
+from .options import Device, Manifest, Precision, Shard, SkipExisting, Summary, Task, check_task
+
+HELP = """Fuse image pairs with a registered model (see `fusekit models`).
+
+Inputs in the task's A/B order: ivf infrared visible; mif MRI other (CT/PET/SPECT); mef over-exposed under-exposed; mff a b. One pair writes -o FILE.png (- = stdout); two folders (matched by file name) or --manifest write -o DIR/<name>.png.
+
+Learned models need weights (--weights: a fusekit checkpoint, or a released .pth such as FILM's) unless they ship bundled ones, and the guidance they were trained with: --text (text features from encode-text, or the VLF dataset's .npy files), --image-features, --semantics; each is a file, or a folder of per-pair files matched by pair name or by the image hashes in their metadata.
+
+Colour: by default the fused luma gets the visible (ivf) or functional (mif) image's colour, or a blend of both sources' colour (mef, mff); --grey writes grey. --postprocess film reproduces the released FILM test script's bytes (min-max, x255, truncate).
+
+Example: fusekit fuse ir.png vi.png --task ivf --model film --weights film_ivf.safetensors --text pair.safetensors -o fused.png
+"""
 
 
-@command("fuse")
-def run() -> None:
-    """Not available yet."""
-    raise FusekitError("'fuse' is not implemented yet", "see the README for what works today")
+@command("fuse", help=HELP)
+def run(
+    paths: Annotated[Optional[list[str]], typer.Argument(help="Images A and B, or two folders matched by file name.", show_default=False)] = None,
+    task: Task = "",
+    model: Annotated[Optional[str], typer.Option("--model", "-M", help="Fusion model [default: compact when it has bundled weights for the task, else the task's training-free baseline].", show_default=False)] = None,
+    weights: Annotated[Optional[str], typer.Option("--weights", "-w", help="Checkpoint: fusekit .safetensors or released .pth [default: the model's bundled weights].")] = None,
+    text: Annotated[Optional[str], typer.Option("--text", help="Text features (.safetensors from encode-text, or VLF .npy), or a folder of per-pair files.")] = None,
+    image_features: Annotated[Optional[str], typer.Option("--image-features", help="Image features from encode-image, or a folder of per-pair files.")] = None,
+    semantics: Annotated[Optional[str], typer.Option("--semantics", help="Semantics file (mask + text semantics), or a folder of per-pair files.")] = None,
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Output PNG for one pair (- = stdout), or output folder for many.")] = None,
+    manifest: Manifest = None,
+    colour: Annotated[Optional[bool], typer.Option("--colour/--grey", "--color/--gray", help="Colour output (re-attach chroma) or grey [default: colour when a source is colour].", show_default=False)] = None,
+    postprocess: Annotated[str, typer.Option("--postprocess", help="clip: clip to [0, 1] and round; film: the released FILM script (min-max, x255, truncate).")] = "clip",
+    device: Device = "auto",
+    precision: Precision = "fp32",
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Pairs of the same size fused together on the device.", min=1)] = 1,
+    shard: Shard = None,
+    skip_existing: SkipExisting = False,
+    summary: Summary = None,
+) -> int:
+    from ..io.atomic import check_not_input
+    from ..io.batch import run_batch
+    from ..io.images import write_image
+    from ..io.pairs import parse_shard, select, take_shard
+    from ..models import runner
+
+    if not task:
+        raise UsageError("--task is required", "add --task ivf, mif, mef or mff")
+    task = check_task(task)
+    paths = paths or []
+    selection = select(paths, manifest)
+    single = bool(paths) and not any(os.path.isdir(path) for path in paths)
+    items = take_shard(selection.items, parse_shard(shard))
+    if output is None and not all(item.fields.get("out") for item in items):
+        raise UsageError("no output given", "add -o FUSED.png for one pair, -o DIR for many")
+    if not single and output == "-":
+        raise UsageError("-o - (stdout) takes one pair only", "give an output folder")
+    if not single and output and os.path.isfile(output):
+        raise UsageError(f"output {output} is a file, but several pairs need a folder", "give -o a folder")
+    colour_mode = "auto" if colour is None else "colour" if colour else "grey"
+    fuser = runner.Fuser(
+        model, task, weights, text=text, image_features=image_features, semantics=semantics,
+        device=device, precision=precision, colour=colour_mode, postprocess=postprocess.strip().lower(),
+    )
+    fuser.check_guidance_given(items)
+
+    def destination(item) -> str:
+        return runner.output_path(item, output or "", single)
+
+    def process(items_or_item, pairs):
+        if isinstance(items_or_item, list):
+            return fuser.fuse(pairs)
+        return fuser.fuse([pairs])[0]
+
+    def write(item, image) -> None:
+        path = destination(item)
+        check_not_input(path, [item.a, item.b])
+        write_image(path, image)
+
+    result = run_batch(
+        items, process, outputs=lambda item: [destination(item)], skip_existing=skip_existing,
+        problems=selection.problems, total=len(items), load=fuser.load, write=write,
+        batch_size=batch_size, batch_key=lambda pair: pair.batch_key,
+    )
+    result.report(summary)
+    return result.exit_code

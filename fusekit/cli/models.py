@@ -41,3 +41,26 @@ def list_models(
 
 
 models_app.callback(invoke_without_command=True)(with_common_options("models")(list_models))
+
+
+@command("import", group=models_app, label="models import")
+def import_weights(
+    source: Annotated[str, typer.Argument(help="Released checkpoint (.pth, or a bare state dict in .safetensors).", show_default=False)],
+    model: Annotated[str, typer.Option("--model", "-M", help="The model the weights belong to (e.g. film).")] = "",
+    task: Annotated[str, typer.Option("--task", "-t", help="Task the weights were trained for: ivf, mif, mef or mff.")] = "",
+    output: Annotated[str, typer.Option("--output", "-o", help="fusekit checkpoint to write (.safetensors).")] = "",
+) -> None:
+    """Convert a released checkpoint into a fusekit checkpoint with metadata (model, task, expected features).
+
+    Example: fusekit models import IVF.pth --model film --task ivf -o film_ivf.safetensors
+    """
+    from ..errors import UsageError
+    from ..models.checkpoints import import_checkpoint
+    from .options import check_task
+
+    if not model or not task or not output:
+        raise UsageError("--model, --task and -o are required", "e.g. fusekit models import IVF.pth --model film --task ivf -o film_ivf.safetensors")
+    metadata = import_checkpoint(source, model, check_task(task), output)
+    from .. import log
+
+    log.info(f"wrote {output} (model {model}, task {task}, from {metadata['source']})")
