@@ -131,8 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     _load_commands()
     cli = typer.main.get_command(app)
     try:
-        cli.main(args=argv, prog_name="fusekit", standalone_mode=False)
-        code = 0
+        # Without standalone mode click returns (not raises) the code of a `typer.Exit`, e.g. a batch's 1.
+        returned = cli.main(args=argv, prog_name="fusekit", standalone_mode=False)
+        code = returned if isinstance(returned, int) else 0
     except BrokenPipeError:
         # The reader of our stdout went away (e.g. `| head`); nothing more to say.
         sys.stderr.close()
