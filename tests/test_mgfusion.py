@@ -1,0 +1,173 @@
+"""MGFusion (papers/002): sizes, CLIP guidance from a tiny CLIP, ablations, loss, training steps, fuse round trip.
+
+Tiny configs on real DEV-set images (shared/data) and training crops (shared/train). The CLIP image embeddings
+come from a tiny CLIP vision tower built from a config (random weights): the model only sees their values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from conftest import TRAIN, pair_paths, run_fusekit
+
+from fusekit.io.formats import write_safetensors
+from fusekit.io.images import read_image, to_grey
+from fusekit.models import FUSION_MODELS
+from fusekit.models.checkpoints import load_model, save_checkpoint
+from fusekit.models.mgfusion import MGFusion, MGFusionConfig
+from fusekit.train.losses import LOSSES
+from fusekit.train.presets import PRESETS, schedule_factor
+
+EMBED = 16
+TINY = MGFusionConfig(channels=8, blocks=1, heads=2, embed_dim=EMBED)
+
+
+def grey(path) -> np.ndarray:
+    return to_grey(read_image(path)) / np.float32(255)
+
+
+def grey_crop(paths, top: int, left: int, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return tuple(torch.from_numpy(grey(p)[top:top + height, left:left + width].copy())[None, None] for p in paths)
+
+
+@pytest.fixture(scope="module")
+def tiny_clip():
+    """A CLIP vision tower + projection built from a config (random weights, no download)."""
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    torch.manual_seed(0)
+    config = CLIPVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                              image_size=32, patch_size=8, projection_dim=EMBED)
+    return CLIPVisionModelWithProjection(config).eval()
+
+
+def clip_embeds(clip, paths) -> tuple[torch.Tensor, torch.Tensor]:
+    """[1, E] image embeddings of both images (grey replicated to RGB, resized to the tower's input)."""
+    out = []
+    with torch.no_grad():
+        for path in paths:
+            pixels = torch.from_numpy(grey(path))[None, None].expand(1, 3, -1, -1)
+            pixels = torch.nn.functional.interpolate(pixels, size=(32, 32), mode="bilinear", align_corners=False)
+            out.append(clip(pixel_values=pixels * 2 - 1).image_embeds)
+    return out[0], out[1]
+
+
+def tiny(**changes) -> MGFusion:
+    torch.manual_seed(0)
+    return MGFusion(dataclasses.replace(TINY, **changes)).eval()
+
+
+def test_registration_and_paper_defaults():
+    spec = FUSION_MODELS.get("mgfusion")
+    assert spec.kind == "learned" and spec.guidance == ("image_embeds",) and spec.tasks == ("ivf",)
+    assert spec.default_loss == "mgfusion" and "mgfusion" in LOSSES
+    preset = PRESETS.get(spec.train_preset)
+    assert (preset.optimizer, preset.lr, preset.batch_size, preset.epochs) == ("adam", 1e-4, 16, 100)
+    # lr 1e-4 → 1e-3 over the first 20 epochs, back to 1e-4 at the end (§4.2)
+    assert [round(preset.lr * schedule_factor(preset.schedule, e, 100), 8) for e in (0, 10, 20, 60, 100)] == \
+        [1e-4, 5.5e-4, 1e-3, 5.5e-4, 1e-4]
+    model = MGFusion(MGFusionConfig())
+    assert len(model.ire.blocks) == 4 and len(model.decoder) == 4
+    assert model.cii_ir.weight_ir.shape == (512,) and model.cii_ir is not model.cii_vi
+
+
+def test_forward_at_odd_size_keeps_size(tiny_clip):
+    paths = pair_paths("IVF", "MSRS", "00028N")
+    a, b = grey_crop(paths, 101, 203, 67, 45)
+    embed_a, embed_b = clip_embeds(tiny_clip, paths)
+    with torch.inference_mode():
+        fused = tiny()(a, b, image_embed_a=embed_a, image_embed_b=embed_b)
+    assert fused.shape == (1, 1, 67, 45)
+    assert torch.isfinite(fused).all() and fused.min() >= 0 and fused.max() <= 1
+
+
+def test_ablations_change_what_they_say(tiny_clip):
+    paths = pair_paths("IVF", "RoadScene", "FLIR_06570")
+    a, b = grey_crop(paths, 0, 0, 33, 41)
+    embed_a, embed_b = clip_embeds(tiny_clip, paths)
+    other_a = torch.randn_like(embed_a)
+
+    def run(model, ea):
+        with torch.inference_mode():
+            return model(a, b, image_embed_a=ea, image_embed_b=embed_b)
+
+    full, no_cii, no_cff, neither = tiny(), tiny(use_cii=False), tiny(use_cff=False), tiny(use_cii=False, use_cff=False)
+    names = {label: {key.split(".")[0] for key in m.state_dict()} for label, m in
+             (("full", full), ("no_cii", no_cii), ("no_cff", no_cff), ("neither", neither))}
+    assert {"cii_ir", "cii_vi", "cff"} <= names["full"]
+    assert "cii_ir" not in names["no_cii"] and "cff" in names["no_cii"]
+    assert "cff" not in names["no_cff"] and "cii_ir" in names["no_cff"]
+    # CLIP guidance reaches the output through CII alone and through CFF alone; with neither, it does not.
+    for model in (full, no_cii, no_cff):
+        assert not torch.allclose(run(model, embed_a), run(model, other_a))
+    assert torch.equal(run(neither, embed_a), run(neither, other_a))
+    assert torch.equal(neither(a, b), run(neither, embed_a))  # no embeddings needed at all
+    with pytest.raises(ValueError, match="image_embed"):
+        full(a, b)
+    # w/o CFF the decoder sees exactly the concatenated CII outputs
+    seen = {}
+    no_cff.decoder.register_forward_hook(lambda module, inputs, output: seen.setdefault("in", inputs[0]))
+    run(no_cff, embed_a)
+    with torch.inference_mode():
+        f_ir = no_cff.cii_ir(no_cff.ire(a), embed_a, embed_b)
+        f_vi = no_cff.cii_vi(no_cff.vie(b), embed_a, embed_b)
+    assert torch.equal(seen["in"], torch.cat([f_ir, f_vi], dim=1))
+
+
+def test_loss_is_the_papers():
+    a = torch.rand(1, 1, 24, 24, generator=torch.Generator().manual_seed(1))
+    b = torch.rand(1, 1, 24, 24, generator=torch.Generator().manual_seed(2))
+    fused = torch.rand(1, 1, 24, 24, generator=torch.Generator().manual_seed(3))
+    total, parts = LOSSES.get("mgfusion")({"fused": fused}, {"a": a, "b": b}, "ivf")
+    from fusekit.train.losses import sobel_gradient
+
+    grad = (sobel_gradient(fused) - torch.maximum(sobel_gradient(a), sobel_gradient(b))).abs().mean()
+    intensity = (fused - torch.maximum(a, b)).abs().mean()
+    assert parts["grad"] == pytest.approx(float(grad), rel=1e-6)
+    assert parts["int"] == pytest.approx(float(intensity), rel=1e-6)
+    assert float(total) == pytest.approx(float(grad + 0.2 * intensity), rel=1e-6)
+
+
+def test_training_steps_reduce_the_loss(tiny_clip):
+    paths = (TRAIN / "IVF" / "MSRS" / "ir" / "00032N.png", TRAIN / "IVF" / "MSRS" / "vi" / "00032N.png")
+    a, b = grey_crop(paths, 100, 100, 48, 48)
+    embed_a, embed_b = clip_embeds(tiny_clip, paths)
+    model = tiny().train()
+    optimiser = torch.optim.Adam(model.parameters(), lr=2e-3)
+    batch = {"a": a, "b": b, "image_embed_a": embed_a, "image_embed_b": embed_b}
+    losses = []
+    for _ in range(12):
+        total, _ = LOSSES.get("mgfusion")({"fused": model(a, b, image_embed_a=embed_a, image_embed_b=embed_b)}, batch, "ivf")
+        optimiser.zero_grad()
+        total.backward()
+        optimiser.step()
+        losses.append(float(total.detach()))
+    assert losses[-1] < 0.8 * losses[0], losses
+
+
+def test_save_load_fuse_gives_identical_output(tmp_path, tiny_clip):
+    paths = pair_paths("IVF", "TNO", "10")
+    embed_a, embed_b = clip_embeds(tiny_clip, paths)
+    model = tiny()
+    weights = tmp_path / "mgfusion.safetensors"
+    save_checkpoint(weights, "mgfusion", model, model.config, "ivf", image_encoder="clip", image_dim=EMBED)
+    features = tmp_path / "pair.safetensors"
+    write_safetensors(features, "image-features", {"image_embed_a": embed_a[0], "image_embed_b": embed_b[0]},
+                      {"encoder": "clip", "dim": str(EMBED)})
+    loaded, metadata = load_model("mgfusion", weights, "ivf")
+    assert metadata["image_dim"] == str(EMBED)
+    a, b = (torch.from_numpy(grey(p))[None, None] for p in paths)
+    with torch.inference_mode():
+        expected = model(a, b, image_embed_a=embed_a, image_embed_b=embed_b)
+        assert torch.equal(loaded(a, b, image_embed_a=embed_a, image_embed_b=embed_b), expected)
+    out = tmp_path / "fused.png"
+    result = run_fusekit("fuse", *map(str, paths), "--task", "ivf", "--model", "mgfusion", "--weights", str(weights),
+                         "--image-features", str(features), "--grey", "-o", str(out))
+    assert result.returncode == 0, result.stderr.decode()
+    fused = read_image(out)
+    want = np.round(expected[0, 0].clamp(0, 1).numpy() * 255).astype(np.uint8)
+    assert fused.shape == want.shape
+    assert np.array_equal(fused, want)
