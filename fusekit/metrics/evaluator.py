@@ -1,0 +1,247 @@
+"""The "evaluator" convention: the CDDFuse/FILM Python evaluator (`utils/Evaluator.py`), as
+`reference/METRICS.md` specifies it. FILM, TGIF and MTIF report these numbers.
+
+Values match the reference to a relative 1e-4 or better (the reference works partly in float32; this module works
+in float64 throughout). Work shared by several metrics (Sobel responses, histograms codes) is memoised on the
+`Triple`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .filters import box_sum_valid, correlate3x3, filter_valid, gaussian_taps
+from .registry import define
+from .triple import Triple
+
+SOBEL_X = ((-1, 0, 1), (-2, 0, 2), (-1, 0, 1))
+SOBEL_Y = ((1, 2, 1), (0, 0, 0), (-1, -2, -1))
+E = "evaluator"
+
+
+# ------------------------------------------------------------------------------------------ shared pieces
+
+
+def entropy_bits(image: np.ndarray, rounding) -> float:
+    """−Σ p log2 p of the 256-level histogram of `rounding(image)` (clipped to 0..255)."""
+    levels = np.clip(rounding(image), 0, 255).astype(np.int64).ravel()
+    p = np.bincount(levels, minlength=256) / levels.size
+    p = p[p > 0]
+    return float(-(p * np.log2(p)).sum())
+
+
+def pearson(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson r; NaN when either image is constant (0/0), as in the reference."""
+    dx, dy = x - x.mean(), y - y.mean()
+    denominator = math.sqrt(float((dx * dx).sum()) * float((dy * dy).sum()))
+    return float((dx * dy).sum()) / denominator if denominator > 0 else math.nan
+
+
+def category_codes(image: np.ndarray) -> tuple[np.ndarray, int]:
+    """Each distinct value → a category index (the categories of scikit-learn's ``mutual_info_score``)."""
+    flat = image.ravel()
+    if flat.min() >= 0 and flat.max() <= 255 and np.array_equal(flat, np.floor(flat)):
+        return flat.astype(np.int64), 256
+    values, codes = np.unique(flat, return_inverse=True)
+    return codes.astype(np.int64), len(values)
+
+
+def mutual_information(x: tuple[np.ndarray, int], y: tuple[np.ndarray, int]) -> float:
+    """MI in nats of two category-coded images (empty categories are harmless: they contribute nothing)."""
+    (cx, nx), (cy, ny) = x, y
+    n = cx.size
+    if nx * ny <= 1 << 24:
+        joint = np.bincount(cx * ny + cy, minlength=nx * ny)
+        cells = np.flatnonzero(joint)
+        counts = joint[cells].astype(np.float64)
+    else:
+        cells, counts = np.unique(cx * ny + cy, return_counts=True)
+        counts = counts.astype(np.float64)
+    px = np.bincount(cx, minlength=nx).astype(np.float64)
+    py = np.bincount(cy, minlength=ny).astype(np.float64)
+    terms = counts / n * (np.log(counts) + math.log(n) - np.log(px[cells // ny]) - np.log(py[cells % ny]))
+    terms[np.abs(terms) < np.finfo(np.float64).eps] = 0.0
+    return max(float(terms.sum()), 0.0)
+
+
+def sobel(t: Triple, role: str) -> tuple[np.ndarray, np.ndarray]:
+    """Zero-padded Sobel responses (Sx, Sy) of image `role` ("f", "a" or "b"), memoised."""
+    def make():
+        image = getattr(t, role)
+        return correlate3x3(image, SOBEL_X), correlate3x3(image, SOBEL_Y)
+
+    return t.cached(f"sobel-{role}", make)
+
+
+def qabf(t: Triple, equal_scale: float = 1.0) -> float:
+    """Xydeas–Petrović Q^AB/F. Where gX == gF the strength ratio is `equal_scale`·gF (sic, in both references;
+    VIFB works on 255-scaled images, hence its `equal_scale` of 255)."""
+
+    def strength_angle(role: str):
+        sx, sy = sobel(t, role)
+        g = np.sqrt(sx * sx + sy * sy)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            angle = np.where(sx == 0, math.pi / 2, np.arctan(sy / np.where(sx == 0, 1.0, sx)))
+        return g, angle
+
+    g_f, a_f = strength_angle("f")
+
+    def preserved(role: str):
+        g_x, a_x = strength_angle(role)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(g_x > g_f, g_f / g_x, np.where(g_x < g_f, g_x / g_f, equal_scale * g_f))
+        orientation = 1.0 - np.abs(a_x - a_f) / (math.pi / 2)
+        q = 0.9994 / (1.0 + np.exp(-15.0 * (ratio - 0.5))) * (0.9879 / (1.0 + np.exp(-22.0 * (orientation - 0.8))))
+        return q, g_x
+
+    q_a, g_a = preserved("a")
+    q_b, g_b = preserved("b")
+    denominator = float((g_a + g_b).sum())
+    return float((q_a * g_a + q_b * g_b).sum()) / denominator if denominator > 0 else math.nan
+
+
+# ------------------------------------------------------------------------------------------ no-reference
+
+
+@define("EN", E, "entropy of round(F) over 256 levels, log2", (0.0, 8.0))
+def en(t: Triple) -> float:
+    return entropy_bits(t.f, np.round)
+
+
+@define("SD", E, "population standard deviation of F", (0.0, 127.5))
+def sd(t: Triple) -> float:
+    return float(t.f.std())
+
+
+@define("SF", E, "sqrt(mean row diff² + mean column diff²)")
+def sf(t: Triple) -> float:
+    f = t.f
+    return math.sqrt(float(np.mean((f[:, 1:] - f[:, :-1]) ** 2)) + float(np.mean((f[1:, :] - f[:-1, :]) ** 2)))
+
+
+def matlab_gradient_magnitude(f: np.ndarray) -> np.ndarray:
+    """sqrt((gx² + gy²)/2) with central differences inside and one-sided ones at the borders."""
+    gy, gx = np.gradient(f)
+    return np.sqrt((gx * gx + gy * gy) / 2.0)
+
+
+@define("AG", E, "mean of sqrt((Gx² + Gy²)/2), central differences")
+def ag(t: Triple) -> float:
+    return float(matlab_gradient_magnitude(t.f).mean())
+
+
+# ------------------------------------------------------------------------------------------ with sources
+
+
+@define("MI", E, "MI(F,A) + MI(F,B), every distinct value a category, nats")
+def mi(t: Triple) -> float:
+    codes = {role: t.cached(f"codes-{role}", lambda role=role: category_codes(getattr(t, role))) for role in "fab"}
+    return mutual_information(codes["f"], codes["a"]) + mutual_information(codes["f"], codes["b"])
+
+
+def _mse(t: Triple) -> float:
+    return t.cached("mse", lambda: (float(np.mean((t.a - t.f) ** 2)) + float(np.mean((t.b - t.f) ** 2))) / 2.0)
+
+
+@define("MSE", E, "(mean (A-F)² + mean (B-F)²) / 2")
+def mse(t: Triple) -> float:
+    return _mse(t)
+
+
+@define("CC", E, "(r(A,F) + r(B,F)) / 2, Pearson r", (-1.0, 1.0))
+def cc(t: Triple) -> float:
+    return (pearson(t.a, t.f) + pearson(t.b, t.f)) / 2.0
+
+
+@define("PSNR", E, "10 log10(max(F)² / MSE)", (-math.inf, math.inf))
+def psnr(t: Triple) -> float:
+    error = _mse(t)
+    peak = float(t.f.max()) ** 2
+    if error == 0:  # identical images: infinite (reported as missing by the CLI)
+        return math.inf if peak > 0 else math.nan
+    return 10.0 * math.log10(peak / error) if peak > 0 else -math.inf
+
+
+@define("SCD", E, "r(A, F-B) + r(B, F-A); undefined when a difference image is constant", (-2.0, 2.0))
+def scd(t: Triple) -> float:
+    return pearson(t.a, t.f - t.b) + pearson(t.b, t.f - t.a)
+
+
+_VIF_SCALES = tuple((2 ** (4 - s + 1) + 1) for s in range(1, 5))  # window sizes 17, 9, 5, 3
+
+
+@define("VIF", E, "pixel-domain VIF (VIFF), 4 scales, σn²=2, VIF(A,F) + VIF(B,F)")
+def vif(t: Triple) -> float:
+    """Both sources at once: each scale filters the stack [A, B, F, A², B², F², AF, BF] in one pass."""
+    eps, noise = 1e-10, 2.0
+    images = np.stack([t.a, t.b, t.f])
+    num, den = np.zeros(2), np.zeros(2)
+    for scale, size in enumerate(_VIF_SCALES, 1):
+        taps = gaussian_taps(size, size / 5.0)
+        if scale > 1:
+            if min(images.shape[-2:]) < size:
+                return _vif_too_small(t)
+            images = filter_valid(images, taps, step=2)
+        if min(images.shape[-2:]) < size:
+            return _vif_too_small(t)
+        ref, dist = images[:2], images[2]
+        stack = np.concatenate([images, images * images, ref * dist])
+        moments = filter_valid(stack, taps)
+        mu1, mu2 = moments[0:2], moments[2]
+        s1 = np.maximum(moments[3:5] - mu1 * mu1, 0.0)
+        s2 = np.maximum(moments[5] - mu2 * mu2, 0.0)
+        s12 = moments[6:8] - mu1 * mu2
+        g = s12 / (s1 + eps)
+        sv = s2 - g * s12
+        flat1 = s1 < eps
+        g[flat1] = 0.0
+        sv = np.where(flat1, s2, sv)
+        s1[flat1] = 0.0
+        flat2 = np.broadcast_to(s2 < eps, g.shape)
+        g[flat2] = 0.0
+        sv[flat2] = 0.0
+        negative = g < 0
+        sv = np.where(negative, s2, sv)
+        g[negative] = 0.0
+        sv[sv <= eps] = eps
+        num += np.log10(1.0 + g * g * s1 / (sv + noise)).sum(axis=(-2, -1))
+        den += np.log10(1.0 + s1 / noise).sum(axis=(-2, -1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_source = num / den
+    per_source[np.isnan(per_source)] = 1.0
+    return float(per_source.sum())
+
+
+def _vif_too_small(t: Triple) -> float:
+    from ..errors import FusekitError
+
+    height, width = t.f.shape
+    raise FusekitError(f"VIF needs images of at least 41x41 pixels, got {width}x{height}", "leave VIF out with --metrics")
+
+
+@define("Qabf", E, "Xydeas-Petrovic edge preservation, Sobel, zero padding", (0.0, 1.0))
+def qabf_evaluator(t: Triple) -> float:
+    return qabf(t)
+
+
+@define("SSIM", E, "SSIM(F,A) + SSIM(F,B), skimage defaults (7x7 uniform, sample covariance), data_range 255", (-2.0, 2.0))
+def ssim(t: Triple) -> float:
+    """Box sums of the valid 7×7 windows are exactly scikit-image's map with its 3-pixel border cropped."""
+    size = 7
+    if min(t.f.shape) < size:
+        from ..errors import FusekitError
+
+        raise FusekitError(f"SSIM needs images of at least 7x7 pixels, got {t.f.shape[1]}x{t.f.shape[0]}", "leave SSIM out with --metrics")
+    x = np.stack([t.a, t.b])
+    y = t.f
+    sums = box_sum_valid(np.concatenate([x, y[None], x * x, (y * y)[None], x * y]), size) / (size * size)
+    ux, uy, uxx, uyy, uxy = sums[0:2], sums[2], sums[3:5], sums[5], sums[6:8]
+    cov_norm = size * size / (size * size - 1.0)
+    vx = cov_norm * (uxx - ux * ux)
+    vy = cov_norm * (uyy - uy * uy)
+    vxy = cov_norm * (uxy - ux * uy)
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+    return float(s.mean(axis=(-2, -1)).sum())
