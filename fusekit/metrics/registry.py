@@ -8,6 +8,7 @@ validation all read from here.
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -112,10 +113,9 @@ def resolve(names: str | list[str] | tuple[str, ...] | None, convention: str) ->
     for raw in names:
         if not raw.strip():
             continue
-        try:
-            metric = METRICS.get(raw)
-        except FusekitError as exc:
-            raise UsageError(exc.message, exc.hint) from exc
+        if raw not in METRICS:
+            raise UsageError(f"unknown metric {raw.strip()!r}", f"{_suggest(raw, conv)}see 'fusekit metrics --list'")
+        metric = METRICS.get(raw)
         if conv.name not in metric.definitions:
             others = [c for c in metric.definitions if c != conv.name]
             raise UsageError(
@@ -127,6 +127,17 @@ def resolve(names: str | list[str] | tuple[str, ...] | None, convention: str) ->
     if not resolved:
         raise UsageError("no metric named", f"give names such as {','.join(conv.metrics[:3])}")
     return resolved
+
+
+def _suggest(raw: str, conv: Convention) -> str:
+    """A "did you mean" for a misspelt metric, in its registered spelling (the convention's own names first)."""
+    spellings = {name.lower(): name for name in conv.metrics}
+    for _, metric in METRICS.items():
+        spellings.setdefault(metric.name.lower(), metric.name)
+        for alias in metric.aliases:
+            spellings.setdefault(alias.lower(), metric.name)
+    close = difflib.get_close_matches(raw.strip().lower(), list(spellings), n=1, cutoff=0.5)
+    return f"did you mean {spellings[close[0]]!r}? " if close else ""
 
 
 def needs_sources(names: list[str]) -> bool:
