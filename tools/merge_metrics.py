@@ -24,22 +24,12 @@ if str(REPO) not in sys.path:
 from fusekit import log  # noqa: E402
 from fusekit.errors import FusekitError  # noqa: E402
 from fusekit.io.formats import new_metrics_document, read_metrics_document, write_json  # noqa: E402
+from fusekit.metrics.output import column_means  # noqa: E402
 
 
 def row_name(row: dict) -> str:
     """A row's pair name: its ``name`` when it has one, else the file stem of the fused image."""
     return str(row.get("name") or Path(str(row.get("fused", ""))).stem)
-
-
-def column_means(rows: list[dict], metrics: list[str]) -> dict:
-    """Per metric, the mean over the rows where it is defined (null where no row has a value)."""
-    import numpy as np
-
-    means = {}
-    for name in metrics:
-        values = [row[name] for row in rows if isinstance(row.get(name), (int, float))]
-        means[name] = float(np.mean(values)) if values else None
-    return means
 
 
 def merge(paths: list[Path]) -> dict:
@@ -62,7 +52,13 @@ def merge(paths: list[Path]) -> dict:
             seen[name] = path
             rows.append(row)
     rows.sort(key=row_name)
-    return new_metrics_document(first["convention"], first["metrics"], rows, column_means(rows, first["metrics"]))
+    merged = new_metrics_document(first["convention"], first["metrics"], rows, column_means(rows, first["metrics"]))
+    if "better" in first:
+        merged["better"] = first["better"]
+    if any("failed" in document for _, document in documents):
+        failed = [entry for _, document in documents for entry in document.get("failed", [])]
+        merged["failed"] = sorted(failed, key=lambda entry: str(entry.get("name", "")))
+    return merged
 
 
 def expand(arguments: list[str]) -> list[Path]:
@@ -81,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     log.configure("merge-metrics")
     try:
         inputs = expand(args.inputs)
-        if any(str(path.resolve()) == str(Path(args.output).resolve()) for path in inputs if args.output != "-"):
+        if args.output != "-":  # a folder input may hold an earlier merged file: never read it back in
             inputs = [path for path in inputs if path.resolve() != Path(args.output).resolve()]
         write_json(args.output, merge(inputs))
     except FusekitError as error:
