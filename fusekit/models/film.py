@@ -52,15 +52,25 @@ def _band_slices(height: int, rows: int):
         yield start, min(start + rows, height)
 
 
-def _depthwise_in_bands(x: torch.Tensor, start: int, stop: int, pointwise, weight: torch.Tensor) -> torch.Tensor:
-    """`dwconv3x3(pointwise(x))` for output rows [start, stop), zero-padded at the image border only."""
-    height = x.shape[2]
+def _pointwise(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """A 1x1 conv (no bias) on pixels-major [B, H, W, C] data: one matrix product."""
+    return F.linear(x, conv.weight.view(conv.weight.shape[0], -1))
+
+
+def _depthwise_band(x: torch.Tensor, start: int, stop: int, expand, conv: nn.Conv2d) -> torch.Tensor:
+    """`dwconv3x3(expand(x))` for output rows [start, stop) of pixels-major x [B, H, W, C] → [B, rows, W, C'].
+
+    The halo rows come from `x` itself; zero padding applies only at the image border, as in the whole-image conv.
+    """
+    height = x.shape[1]
     low, high = max(start - _HALO, 0), min(stop + _HALO, height)
-    u = pointwise(x[:, :, low:high])
+    u = expand(x[:, low:high])
     pad_top, pad_bottom = _HALO - (start - low), _HALO - (high - stop)
     if pad_top or pad_bottom:
-        u = F.pad(u, (0, 0, pad_top, pad_bottom))
-    return F.conv2d(u, weight, padding=(0, 1), groups=weight.shape[0])
+        u = F.pad(u, (0, 0, 0, 0, pad_top, pad_bottom))
+    # A channels-last view: oneDNN's depthwise kernel is several times faster on it than on NCHW.
+    out = F.conv2d(u.permute(0, 3, 1, 2), conv.weight, padding=(0, 1), groups=conv.weight.shape[0])
+    return out.permute(0, 2, 3, 1)
 
 
 class ChannelNorm(nn.Module):
@@ -72,9 +82,14 @@ class ChannelNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """On [B, C, H, W]."""
         mean = x.mean(1, keepdim=True)
         var = (x - mean).square().mean(1, keepdim=True)
         return (x - mean) / torch.sqrt(var + 1e-5) * self.weight[:, None, None] + self.bias[:, None, None]
+
+    def pixels_major(self, x: torch.Tensor) -> torch.Tensor:
+        """The same on [B, H, W, C]."""
+        return F.layer_norm(x, (x.shape[-1],), self.weight, self.bias, 1e-5)
 
 
 class ChannelAttention(nn.Module):
@@ -89,37 +104,34 @@ class ChannelAttention(nn.Module):
         self.out = nn.Conv2d(channels, channels, 1, bias=False)
 
     def forward(self, x: torch.Tensor, norm: ChannelNorm, band_rows: int) -> torch.Tensor:
-        """`out(attend(norm(x)))`, computed band by band; returns the residual to add to `x`."""
-        batch, channels, height, width = x.shape
+        """`out(attend(norm(x)))` for pixels-major x [B, H, W, C], computed band by band (the residual)."""
+        batch, height, width, channels = x.shape
         per_head = channels // self.heads
         gram = x.new_zeros(batch, self.heads, per_head, per_head, dtype=torch.float32)
-        q_sq = x.new_zeros(batch, self.heads, per_head, dtype=torch.float32)
+        q_sq = x.new_zeros(batch, channels, dtype=torch.float32)
         k_sq = torch.zeros_like(q_sq)
         values = torch.empty_like(x)
 
-        def pointwise(rows):
-            return self.qkv(norm(rows))
+        def expand(rows):
+            return _pointwise(norm.pixels_major(rows), self.qkv)
 
         for start, stop in _band_slices(height, band_rows):
-            qkv = _depthwise_in_bands(x, start, stop, pointwise, self.qkv_depthwise.weight)
-            q, k, v = qkv.chunk(3, dim=1)
-            values[:, :, start:stop] = v
-            q = q.reshape(batch, self.heads, per_head, -1).float()
-            k = k.reshape(batch, self.heads, per_head, -1).float()
-            gram += q @ k.transpose(-1, -2)
-            q_sq += q.square().sum(-1)
-            k_sq += k.square().sum(-1)
+            qkv = _depthwise_band(x, start, stop, expand, self.qkv_depthwise)
+            q, k, v = qkv.split(channels, dim=-1)
+            values[:, start:stop] = v
+            q = q.reshape(batch, -1, self.heads, per_head).float()
+            k = k.reshape(batch, -1, self.heads, per_head).float()
+            gram += torch.einsum("bnhc,bnhd->bhcd", q, k)
+            q_sq += q.square().sum(1).view(batch, channels)
+            k_sq += k.square().sum(1).view(batch, channels)
         # F.normalize(q) @ F.normalize(k)^T == (q @ k^T) / (max(|q|, eps) max(|k|, eps)^T), eps 1e-12.
-        q_norm = q_sq.sqrt().clamp_min(1e-12)
-        k_norm = k_sq.sqrt().clamp_min(1e-12)
+        q_norm = q_sq.sqrt().clamp_min(1e-12).view(batch, self.heads, per_head)
+        k_norm = k_sq.sqrt().clamp_min(1e-12).view(batch, self.heads, per_head)
         attention = (gram / (q_norm[..., :, None] * k_norm[..., None, :]) * self.temperature).softmax(-1)
         # out(attention @ v) == (out ∘ blockdiag(attention)) @ v: one channels x channels 1x1 conv per image.
-        mixing = torch.zeros(batch, channels, channels, dtype=torch.float32, device=x.device)
-        for head in range(self.heads):
-            span = slice(head * per_head, (head + 1) * per_head)
-            mixing[:, :, span] = self.out.weight[:, span, 0, 0].float() @ attention[:, head]
-        mixing = mixing.to(x.dtype)
-        return torch.einsum("boc,bchw->bohw", mixing, values)
+        weight = self.out.weight.view(channels, self.heads, per_head).float()
+        mixing = torch.einsum("ohc,bhcd->bohd", weight, attention).reshape(batch, channels, channels).to(x.dtype)
+        return torch.matmul(values.view(batch, -1, channels), mixing.transpose(1, 2)).view_as(x)
 
 
 class GatedFeedForward(nn.Module):
@@ -132,14 +144,19 @@ class GatedFeedForward(nn.Module):
         self.depthwise = nn.Conv2d(2 * hidden, 2 * hidden, 3, padding=1, groups=2 * hidden, bias=False)
         self.project = nn.Conv2d(hidden, channels, 1, bias=False)
 
-    def forward_band(self, y: torch.Tensor, norm: ChannelNorm, start: int, stop: int) -> torch.Tensor:
-        h = _depthwise_in_bands(y, start, stop, lambda rows: self.expand(norm(rows)), self.depthwise.weight)
-        gate, value = h.chunk(2, dim=1)
-        return self.project(F.gelu(gate) * value)
+    def band(self, y: torch.Tensor, norm: ChannelNorm, start: int, stop: int) -> torch.Tensor:
+        """The FFN residual for rows [start, stop) of pixels-major y [B, H, W, C]."""
+        h = _depthwise_band(y, start, stop, lambda rows: _pointwise(norm.pixels_major(rows), self.expand), self.depthwise)
+        gate, value = h.chunk(2, dim=-1)
+        return _pointwise(F.gelu(gate) * value, self.project)
 
 
 class TransformerBlock(nn.Module):
-    """Restormer block: `y = x + MDTA(LN(x))`, `out = y + GDFN(LN(y))` (8 heads, expansion 4, no conv bias)."""
+    """Restormer block: `y = x + MDTA(LN(x))`, `out = y + GDFN(LN(y))` (8 heads, expansion 4, no conv bias).
+
+    Takes and returns [B, C, H, W]; internally pixels-major ([B, H, W, C]) so 1x1 convs are plain matrix
+    products and LayerNorm runs over contiguous channels.
+    """
 
     band_rows = 32  # rows per band; any value gives the same result, smaller uses less memory
 
@@ -151,11 +168,12 @@ class TransformerBlock(nn.Module):
         self.ffn = GatedFeedForward(channels, expansion)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1).contiguous()
         y = x + self.attn(x, self.attn_norm, self.band_rows)
         out = torch.empty_like(y)
-        for start, stop in _band_slices(y.shape[2], self.band_rows):
-            out[:, :, start:stop] = y[:, :, start:stop] + self.ffn.forward_band(y, self.ffn_norm, start, stop)
-        return out
+        for start, stop in _band_slices(y.shape[1], self.band_rows):
+            out[:, start:stop] = y[:, start:stop] + self.ffn.band(y, self.ffn_norm, start, stop)
+        return out.permute(0, 3, 1, 2).contiguous()
 
 
 class TextToImageAttention(nn.Module):
