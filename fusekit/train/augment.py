@@ -14,7 +14,7 @@ import numpy as np
 
 from ..registry import Registry
 
-AUGMENTATIONS: Registry = Registry("augmentation", "known: flip, film-resize (and those models register)")
+AUGMENTATIONS: Registry = Registry("augmentation", "known: flip, rot90, film-resize (and those models register)")
 
 SPATIAL_KEYS = ("a", "b", "a_rgb", "b_rgb", "mask")
 
@@ -104,6 +104,14 @@ def random_flip(sample: dict, rng: np.random.Generator) -> list[dict]:
     if rng.random() < 0.5:
         sample = map_spatial(sample, lambda x: x[::-1])
     return [sample]
+
+
+@AUGMENTATIONS.register("rot90")
+def random_rot90(sample: dict, rng: np.random.Generator) -> list[dict]:
+    """A random rotation by a multiple of 90° (only 0° or 180° for non-square samples, so batch shapes hold)."""
+    h, w = sample["a"].shape[:2]
+    k = int(rng.integers(0, 4)) if h == w else 2 * int(rng.integers(0, 2))
+    return [map_spatial(sample, lambda x: np.rot90(x, k, axes=(0, 1)))] if k else [sample]
 
 
 @AUGMENTATIONS.register("film-resize")
