@@ -31,11 +31,12 @@ from ..io.images import max_value, read_image, to_grey
 DEFAULT_DIFFUSION_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 
 # Object words of the detection / segmentation classes the paper targets (MSRS: car, person, bike, …; M3FD adds
-# truck, bus, motorcycle, lamp), with the synonyms BLIP uses for them. The first one found in the caption is V*.
+# truck, bus, motorcycle, lamp), with the synonyms BLIP uses for them; regular plurals match too. The first one
+# found in the caption is V*.
 DEFAULT_KEYWORDS = (
-    "person", "people", "man", "men", "woman", "women", "pedestrian", "pedestrians", "boy", "girl", "child",
-    "children", "car", "cars", "truck", "trucks", "bus", "buses", "van", "vehicle", "vehicles", "motorcycle",
-    "motorcycles", "bike", "bikes", "bicycle", "bicycles", "motorbike", "lamp", "street light", "traffic light",
+    "person", "people", "man", "men", "woman", "women", "pedestrian", "boy", "girl", "child", "children", "car",
+    "truck", "bus", "van", "vehicle", "motorcycle", "bike", "bicycle", "motorbike", "lamp", "street light",
+    "traffic light",
 )
 
 
@@ -67,17 +68,23 @@ class SIGConfig:
             raise ValueError(f"samples must be at least 1, not {self.samples}")
 
 
+def _word_pattern(word: str) -> str:
+    """`word` as a whole word, with its regular plural (-s / -es)."""
+    return rf"\b{re.escape(word)}(?:s|es)?\b"
+
+
 def remove_keyword(caption: str, keywords: tuple[str, ...] = DEFAULT_KEYWORDS) -> tuple[str, str]:
-    """(T̂, V*): `caption` without its key-object word, and that word ("" and the caption itself if none)."""
+    """(T̂, V*): `caption` without its key-object word (every occurrence, singular and plural), and that word
+    ("" and the caption itself if none occurs)."""
     found: list[tuple[int, str]] = []
     for word in keywords:
-        match = re.search(rf"\b{re.escape(word)}\b", caption, flags=re.IGNORECASE)
+        match = re.search(_word_pattern(word), caption, flags=re.IGNORECASE)
         if match:
             found.append((match.start(), word))
     if not found:
         return caption, ""
     _, keyword = min(found, key=lambda hit: (hit[0], -len(hit[1])))
-    stripped = re.sub(rf"\b{re.escape(keyword)}\b", "", caption, flags=re.IGNORECASE)
+    stripped = re.sub(_word_pattern(keyword), "", caption, flags=re.IGNORECASE)
     return re.sub(r"\s+", " ", stripped).strip(), keyword
 
 
