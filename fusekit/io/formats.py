@@ -43,7 +43,7 @@ WRITTEN_BY = {
     "image-features": "fusekit encode-image",
     "checkpoint": "fusekit train or fusekit models import",
     "metrics": "fusekit metrics --json",
-    "semantics": "fusekit describe --backend tesg-sig",
+    "semantics": "fusekit semantics",
 }
 
 

@@ -296,7 +296,7 @@ class Fuser:
                 hint = {
                     "text-features": f"make them with: fusekit describe A B --task {self.task} | fusekit encode-text --encoder {self.metadata.get('text_encoder', 'offline')} -o pair.safetensors",
                     "image-features": "make them with fusekit encode-image",
-                    "semantics": "make them with fusekit describe --backend tesg-sig",
+                    "semantics": "make them with fusekit semantics (TeSG's semantic information generator)",
                 }[kind]
                 raise UsageError(f"model {self.name!r} needs {KIND_WORDS[kind]} ({option})", hint)
 

@@ -162,7 +162,7 @@ class GuidanceProvider:
                 "text": "--text FOLDER (from fusekit encode-text) or --describer stats --encoder offline",
                 "text_levels": "--text FOLDER of per-level features or --describer with a multi-level backend",
                 "image_embeds": "--image-features FOLDER (from fusekit encode-image) or --image-encoder clip",
-                "semantics": "--semantics FOLDER (from fusekit describe --backend tesg-sig)",
+                "semantics": "--semantics FOLDER (from fusekit semantics)",
             }[source]
             raise FusekitError(f"the model needs '{source}' guidance and none was given", f"use {how}")
 
