@@ -1,12 +1,128 @@
-"""`fusekit describe`: being written in this session (see the issue tracker)."""
+"""`fusekit describe`: images → descriptions JSON (one pair on stdout, or one file per pair for a batch)."""
 
 from __future__ import annotations
 
-from ..errors import FusekitError
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import UsageError
 from . import command
+from .options import Device, Manifest, Precision, Shard, SkipExisting, Summary, Task, check_task
+
+HELP = """Describe images in words: the first stage of text-guided fusion (FILM, MTIF).
+
+Writes descriptions JSON (docs/FORMATS.md) to stdout, ready for encode-text: `fusekit describe ir.png vi.png --task ivf | fusekit encode-text -o pair.safetensors`
+
+The default backend, stats, needs no weights and is deterministic: exposure, contrast, focus, thermal hotspots and edge density measured from the pixels, written as a caption, a paragraph and MTIF's detail, structure and semantic levels.
+
+To use vision-language models instead, choose backends with --backend (comma-separated, e.g. `--backend blip2,florence2,sam,llm`): blip2 = captions (default model Salesforce/blip2-opt-2.7b); florence2 = dense region captions with boxes, the stand-in for GRIT (florence-community/Florence-2-large); sam = segments from an automatic point grid (facebook/sam-vit-base); llm = FILM's paragraph and MTIF's three levels written by an LLM from everything above, via an OpenAI-compatible endpoint (`--llm-url http://localhost:8000/v1 --llm-model NAME`) or a local transformers causal LM (Qwen/Qwen2.5-1.5B-Instruct).
+
+Weights come from the Hugging Face cache or --model-path (BACKEND=DIR when several backends need weights). Two folders or --manifest describe many pairs: -o DIR writes DIR/<name>.json, -o FILE.jsonl (or stdout) one JSON line per pair.
+"""
 
 
-@command("describe")
-def run() -> None:
-    """Not available yet."""
-    raise FusekitError("'describe' is not implemented yet", "see the README for what works today")
+def _per_backend(values: list[str], what: str, backends: list[str]) -> dict[str, str]:
+    """``BACKEND=VALUE`` entries, or one bare VALUE when exactly one chosen backend takes a model."""
+    from ..describe import DESCRIBERS
+
+    result: dict[str, str] = {}
+    model_backends = [name for name in backends if name != "stats"]
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if sep and key.strip() and key.strip().lower() in DESCRIBERS:
+            result[DESCRIBERS.canonical(key)] = rest
+        elif len(model_backends) == 1:
+            result[model_backends[0]] = value
+        else:
+            raise UsageError(f"{what} {value!r} does not say which backend it is for", f"write BACKEND=VALUE, e.g. blip2={value}")
+    return result
+
+
+@command("describe", help=HELP)
+def run(
+    paths: Annotated[Optional[list[str]], typer.Argument(help="Image A (and B), or two folders matched by file name.", show_default=False)] = None,
+    task: Task = "",
+    backend: Annotated[list[str], typer.Option("--backend", "-b", help="Backends, comma-separated or repeated: stats, blip2, florence2, sam, llm.")] = ["stats"],  # noqa: B006
+    output: Annotated[str, typer.Option("--output", "-o", help="Output file (- = stdout); for many pairs a folder (one JSON per pair) or a .jsonl file.")] = "-",
+    manifest: Manifest = None,
+    model_path: Annotated[list[str], typer.Option("--model-path", help="Local model folder, as DIR or BACKEND=DIR (repeatable).")] = [],  # noqa: B006
+    model: Annotated[list[str], typer.Option("--model", help="Hugging Face model id, as ID or BACKEND=ID (repeatable).")] = [],  # noqa: B006
+    llm_url: Annotated[Optional[str], typer.Option("--llm-url", help="OpenAI-compatible base URL (e.g. http://localhost:8000/v1); without it the llm backend runs a local transformers LM.")] = None,
+    llm_model: Annotated[Optional[str], typer.Option("--llm-model", help="Model name sent to --llm-url (or the local LM's id).")] = None,
+    llm_key_env: Annotated[str, typer.Option("--llm-key-env", help="Environment variable holding the endpoint's API key (sent only when set).")] = "OPENAI_API_KEY",
+    llm_timeout: Annotated[float, typer.Option("--llm-timeout", help="Seconds to wait for one endpoint reply.")] = 60.0,
+    llm_retries: Annotated[int, typer.Option("--llm-retries", help="Retries after a timeout, connection error or HTTP 5xx/429.")] = 2,
+    no_levels: Annotated[bool, typer.Option("--no-levels", help="llm: write only FILM's paragraph, not MTIF's three levels.")] = False,
+    cache: Annotated[Optional[str], typer.Option("--cache", help="Cache folder for model outputs [default: $FUSEKIT_CACHE or ~/.cache/fusekit/describe].")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the cache.")] = False,
+    device: Device = "auto",
+    precision: Precision = "fp32",
+    shard: Shard = None,
+    skip_existing: SkipExisting = False,
+    summary: Summary = None,
+) -> int:
+    from ..describe import DescribeOptions, Pipeline, backend_names, default_cache_dir
+    from ..io.atomic import check_not_input, write_text
+    from ..io.batch import run_batch
+    from ..io.formats import write_json
+    from ..io.pairs import Item, parse_shard, select, take_shard
+
+    if not task:
+        raise UsageError("--task is required", "add --task ivf, mif, mef or mff")
+    task = check_task(task)
+    names = backend_names(backend)
+    options = DescribeOptions(
+        device=device, precision=precision,
+        model_paths=_per_backend(model_path, "--model-path", names),
+        model_ids=_per_backend(model, "--model", names),
+        llm_url=llm_url, llm_model=llm_model, llm_key_env=llm_key_env, llm_timeout=llm_timeout,
+        llm_retries=max(0, llm_retries), llm_levels=not no_levels,
+        cache_dir=None if no_cache else (cache or default_cache_dir()),
+    )
+    paths = paths or []
+    single = len(paths) == 1 and not manifest and not os.path.isdir(paths[0])
+    if single:
+        selection_items = [Item(Path(paths[0]).stem, {"a": paths[0]})]
+        problems = []
+    else:
+        selection = select(paths, manifest)
+        selection_items, problems = selection.items, selection.problems
+    batch = bool(manifest) or any(os.path.isdir(p) for p in paths)
+    items = take_shard(selection_items, parse_shard(shard))
+    for item in items:
+        check_not_input(output, item.paths.values())
+    pipeline = Pipeline(names, options)
+
+    def roles(item: Item) -> list[str]:
+        return [item.paths[role] for role in ("a", "b") if role in item.paths]
+
+    if not batch:
+        document = pipeline.describe(roles(items[0]), task)
+        write_json(output, document)
+        return 0
+
+    jsonl = output == "-" or output.endswith(".jsonl")
+    lines: list[str] = []
+
+    def target(item: Item) -> str:
+        return str(item.fields.get("out") or Path(output) / f"{item.name}.json")
+
+    def process(item: Item) -> None:
+        document = pipeline.describe(roles(item), task, name=item.name)
+        if not jsonl:
+            write_json(target(item), document)
+        elif output == "-":
+            typer.echo(json.dumps(document, ensure_ascii=False, allow_nan=False))
+        else:
+            lines.append(json.dumps(document, ensure_ascii=False, allow_nan=False) + "\n")
+
+    result = run_batch(items, process, outputs=None if jsonl else (lambda item: [target(item)]),
+                       skip_existing=skip_existing, problems=problems, total=len(items))
+    if jsonl and output != "-":
+        write_text(output, "".join(lines))
+    result.report(summary)
+    return result.exit_code

@@ -1,12 +1,69 @@
-"""`fusekit encode-image`: being written in this session (see the issue tracker)."""
+"""`fusekit encode-image`: images → image-features safetensors (CLIP embeddings, MGFusion's guidance)."""
 
 from __future__ import annotations
 
-from ..errors import FusekitError
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import UsageError
 from . import command
+from .options import Device, Manifest, Precision, Shard, SkipExisting, Summary
+
+HELP = """Encode images with a frozen image encoder, for image-guided fusion models (MGFusion).
+
+Writes an image-features safetensors file (docs/FORMATS.md) with `image_embed_a` and `image_embed_b` [dim], the projected CLIP image embeddings of A and B (CLIPVisionModelWithProjection; default model openai/clip-vit-base-patch32, or --model / --model-path). Two folders or --manifest: -o DIR gets one DIR/<name>.safetensors per pair, the name `fuse --image-features DIR` looks for.
+"""
 
 
-@command("encode-image")
-def run() -> None:
-    """Not available yet."""
-    raise FusekitError("'encode-image' is not implemented yet", "see the README for what works today")
+@command("encode-image", help=HELP)
+def run(
+    paths: Annotated[Optional[list[str]], typer.Argument(help="Image A (and B), or two folders matched by file name.", show_default=False)] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="Image-features file (- = stdout); a folder for many pairs.")] = "-",
+    encoder: Annotated[str, typer.Option("--encoder", "-e", help="Image encoder: clip.")] = "clip",
+    model_path: Annotated[Optional[str], typer.Option("--model-path", help="Local folder of the encoder's weights.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Hugging Face model id [default: openai/clip-vit-base-patch32].")] = None,
+    manifest: Manifest = None,
+    device: Device = "auto",
+    precision: Precision = "fp32",
+    shard: Shard = None,
+    skip_existing: SkipExisting = False,
+    summary: Summary = None,
+) -> int:
+    from ..io.atomic import check_not_input, is_stdio
+    from ..io.batch import run_batch
+    from ..io.formats import write_safetensors
+    from ..io.pairs import Item, parse_shard, select, take_shard
+    from ..vision import ImageOptions, get_image_encoder, image_features
+
+    paths = paths or []
+    image_encoder = get_image_encoder(encoder, ImageOptions(device=device, precision=precision, model_path=model_path, model_id=model))
+    batch = bool(manifest) or any(os.path.isdir(path) for path in paths)
+    if not batch:
+        if not 1 <= len(paths) <= 2:
+            raise UsageError(f"expected one or two images, got {len(paths)}", "give A B, two folders or --manifest")
+        if is_stdio(output) and sys.stdout.isatty():
+            raise UsageError("refusing to write binary features to a terminal", "give -o FILE.safetensors")
+        check_not_input(output, paths)
+        tensors, metadata = image_features(paths, image_encoder)
+        write_safetensors(output, "image-features", tensors, metadata)
+        return 0
+    if is_stdio(output) or output.endswith(".safetensors"):
+        raise UsageError("many pairs need an output folder", "give -o DIR (one DIR/<name>.safetensors per pair)")
+    selection = select(paths, manifest)
+    items = take_shard(selection.items, parse_shard(shard))
+
+    def target(item: Item) -> str:
+        return str(item.fields.get("out") or Path(output) / f"{item.name}.safetensors")
+
+    def process(item: Item) -> None:
+        tensors, metadata = image_features([item.a, item.b], image_encoder)
+        write_safetensors(target(item), "image-features", tensors, metadata)
+
+    result = run_batch(items, process, outputs=lambda item: [target(item)], skip_existing=skip_existing,
+                       problems=selection.problems, total=len(items))
+    result.report(summary)
+    return result.exit_code

@@ -1,12 +1,123 @@
-"""`fusekit encode-text`: being written in this session (see the issue tracker)."""
+"""`fusekit encode-text`: descriptions JSON → text-features safetensors (one pair, or one file per pair)."""
 
 from __future__ import annotations
 
-from ..errors import FusekitError
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import FusekitError, UsageError
 from . import command
+from .options import Device, Precision, Shard, SkipExisting, Summary
+
+HELP = """Encode descriptions into text features for text-guided fusion models.
+
+Reads descriptions JSON from `fusekit describe` (stdin by default) and writes a text-features safetensors file (docs/FORMATS.md): `text` [tokens, dim] = image A's tokens followed by image B's (FILM's concatenation), `text_a`, `text_b`, and MTIF's `text_detail`, `text_structure`, `text_semantic` when the descriptions have levels.
+
+Encoders: offline (default; deterministic hashed-token embeddings, no weights, 768-d or --dim); blip2 (the BLIP-2 Q-Former text model FILM uses, 768-d token states, or 256-d with --projected; default model Salesforce/blip2-itm-vit-g); clip (CLIP text model token states; default openai/clip-vit-base-patch32). Weights come from the Hugging Face cache or --model-path.
+
+Many pairs: give a folder of descriptions JSON files or a .jsonl file, and -o DIR; each pair is written to DIR/<name>.safetensors, the name `fuse --text DIR` looks for.
+"""
 
 
-@command("encode-text")
-def run() -> None:
-    """Not available yet."""
-    raise FusekitError("'encode-text' is not implemented yet", "see the README for what works today")
+def _load_documents(source: str) -> tuple[list[tuple[str, dict]], bool]:
+    """[(name, document)] from a JSON file, a JSON Lines file / stdin, or a folder; and whether it is a batch."""
+    from ..io.atomic import read_bytes
+
+    if source != "-" and os.path.isdir(source):
+        files = sorted(Path(source).glob("*.json"))
+        if not files:
+            raise FusekitError(f"no .json files in {source}", "write them with fusekit describe A_DIR B_DIR -o DIR")
+        return [(str(path), _parse(path.read_bytes(), str(path))) for path in files], True
+    where = "stdin" if source == "-" else source
+    if source == "-" and sys.stdin.isatty():
+        raise UsageError("no descriptions on stdin", "pipe them in (fusekit describe A B --task T | fusekit encode-text -o F) or give a file")
+    data = read_bytes(source, "descriptions JSON")
+    text = data.decode("utf-8", errors="replace")
+    if not text.strip():
+        raise FusekitError(f"{where} is empty", "expected descriptions JSON from fusekit describe")
+    try:
+        return [(where, json.loads(text))], False
+    except json.JSONDecodeError as whole_error:
+        lines = [line for line in text.splitlines() if line.strip()]
+        if len(lines) < 2:
+            raise FusekitError(f"{where} is not valid JSON ({whole_error})", "expected descriptions JSON from fusekit describe") from whole_error
+        return [(f"{where} line {n}", _parse(line.encode("utf-8"), f"{where} line {n}")) for n, line in enumerate(lines, 1)], True
+
+
+def _parse(data: bytes, where: str) -> dict:
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FusekitError(f"{where} is not valid JSON ({exc})", "expected descriptions JSON from fusekit describe") from exc
+
+
+def _name(document: dict, where: str) -> str:
+    if isinstance(document, dict) and document.get("name"):
+        return str(document["name"])
+    images = document.get("images") if isinstance(document, dict) else None
+    if isinstance(images, list) and images and isinstance(images[0], dict) and images[0].get("path"):
+        return Path(str(images[0]["path"])).stem
+    return Path(where).stem
+
+
+@command("encode-text", help=HELP)
+def run(
+    source: Annotated[str, typer.Argument(help="Descriptions JSON (- = stdin), a .jsonl file or a folder of .json files.")] = "-",
+    output: Annotated[str, typer.Option("--output", "-o", help="Text-features file (- = stdout); a folder for many pairs.")] = "-",
+    encoder: Annotated[str, typer.Option("--encoder", "-e", help="Text encoder: offline, blip2 or clip.")] = "offline",
+    model_path: Annotated[Optional[str], typer.Option("--model-path", help="Local folder of the encoder's weights and tokenizer.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Hugging Face model id of the encoder [default: per encoder].")] = None,
+    dim: Annotated[int, typer.Option("--dim", help="Width of the offline encoder's features.")] = 768,
+    projected: Annotated[bool, typer.Option("--projected", help="blip2: the 256-d projected token states instead of the 768-d ones.")] = False,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="At most this many tokens per text (longer texts are cut).")] = 512,
+    device: Device = "auto",
+    precision: Precision = "fp32",
+    shard: Shard = None,
+    skip_existing: SkipExisting = False,
+    summary: Summary = None,
+) -> int:
+    from ..io.atomic import check_not_input, is_stdio
+    from ..io.batch import run_batch
+    from ..io.formats import write_safetensors
+    from ..io.pairs import Item, parse_shard, take_shard
+    from ..text import TextOptions, encode_descriptions, get_encoder
+
+    if dim < 8:
+        raise UsageError(f"--dim {dim} is too small", "use at least 8 (768 matches FILM-shaped models)")
+    if max_tokens < 2:
+        raise UsageError(f"--max-tokens {max_tokens} is too small", "use at least 2")
+    text_encoder = get_encoder(encoder, TextOptions(device=device, precision=precision, model_path=model_path, model_id=model,
+                                                    dim=dim, projected=projected, max_tokens=max_tokens))
+    documents, batch = _load_documents(source)
+    if not batch:
+        where, document = documents[0]
+        if is_stdio(output) and sys.stdout.isatty():
+            raise UsageError("refusing to write binary features to a terminal", "give -o FILE.safetensors")
+        check_not_input(output, [source])
+        tensors, metadata = encode_descriptions(document, text_encoder, source=where)
+        write_safetensors(output, "text-features", tensors, metadata)
+        return 0
+    if is_stdio(output) or output.endswith(".safetensors"):
+        raise UsageError("many descriptions need an output folder", "give -o DIR (one DIR/<name>.safetensors per pair)")
+    items = [Item(_name(document, where), {}, {"document": document, "where": where}) for where, document in documents]
+    names = [item.name for item in items]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise FusekitError(f"pair name {duplicates[0]!r} appears twice in {source}", "give each pair a unique name (fusekit describe sets it)")
+    items = take_shard(items, parse_shard(shard))
+
+    def target(item: Item) -> Path:
+        return Path(output) / f"{item.name}.safetensors"
+
+    def process(item: Item) -> None:
+        tensors, metadata = encode_descriptions(item.fields["document"], text_encoder, source=item.fields["where"])
+        write_safetensors(target(item), "text-features", tensors, metadata)
+
+    result = run_batch(items, process, outputs=lambda item: [target(item)], skip_existing=skip_existing, total=len(items))
+    result.report(summary)
+    return result.exit_code

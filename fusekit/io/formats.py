@@ -216,7 +216,19 @@ def write_safetensors(path: str | os.PathLike, kind: str, tensors: dict, metadat
     for key, value in metadata.items():
         meta[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     contiguous = {name: tensor.detach().contiguous().cpu() for name, tensor in tensors.items()}
-    write_bytes(path, safetensors.torch.save(contiguous, metadata=meta))
+    write_bytes(path, _stable_header(safetensors.torch.save(contiguous, metadata=meta)))
+
+
+def _stable_header(data: bytes) -> bytes:
+    """The same blob with its metadata keys sorted: safetensors writes them in hash order, so the same tensors
+    and metadata would otherwise give different bytes on every run."""
+    (size,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + size].decode("utf-8"))
+    if "__metadata__" in header:
+        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + data[8 + size :]
 
 
 def read_text_features(path: str | os.PathLike) -> tuple[dict, dict]:

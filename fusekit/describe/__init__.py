@@ -1,0 +1,17 @@
+"""Describing images in words: the first stage of FILM's and MTIF's text guidance.
+
+`describe_pair(a, b, task, backends)` returns a descriptions document (docs/FORMATS.md). Backends live in the
+`DESCRIBERS` registry: ``stats`` (offline default), ``blip2`` (captions), ``florence2`` (dense region captions),
+``sam`` (segments) and ``llm`` (FILM paragraph + MTIF levels from an OpenAI-compatible endpoint or a local LM).
+"""
+
+from __future__ import annotations
+
+from . import stats  # noqa: F401  (registers the default backend)
+
+from .base import DESCRIBERS, PIPELINE_ORDER, DescribeOptions, ImageInfo
+from .cache import default_cache_dir
+from .pipeline import Pipeline, backend_names, describe_pair
+
+__all__ = ["DESCRIBERS", "PIPELINE_ORDER", "DescribeOptions", "ImageInfo", "Pipeline", "backend_names",
+           "default_cache_dir", "describe_pair"]

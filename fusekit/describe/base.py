@@ -1,0 +1,92 @@
+"""What every describer backend shares: its options, the image it is given, and the registry it joins.
+
+A backend turns one image (plus the texts earlier backends wrote about it, and its partner in the pair) into a
+dict of texts that is merged into the image's ``texts`` entry of the descriptions JSON. Backends run in the
+fixed order of `PIPELINE_ORDER`, so the LLM paragraph writer always sees the caption, dense regions and segments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..registry import Registry
+
+DESCRIBERS: Registry = Registry(
+    "describer backend",
+    list_hint="known: stats, blip2, florence2, sam, llm (see fusekit describe --help)",
+)
+# Later backends refine what earlier ones wrote: a BLIP-2 caption replaces the stats caption, the LLM paragraph
+# replaces the stats paragraph, and the LLM reads everything before it.
+PIPELINE_ORDER = ("stats", "blip2", "florence2", "sam", "llm")
+
+
+@dataclass
+class DescribeOptions:
+    """Settings of the model backends; every field has a CLI option of the same name."""
+
+    device: str = "auto"
+    precision: str = "fp32"
+    model_paths: dict[str, str] = field(default_factory=dict)  # backend → local folder
+    model_ids: dict[str, str] = field(default_factory=dict)  # backend → Hugging Face id
+    llm_url: str | None = None  # OpenAI-compatible base URL; None = local transformers causal LM
+    llm_model: str | None = None
+    llm_key_env: str = "OPENAI_API_KEY"
+    llm_timeout: float = 60.0
+    llm_retries: int = 2
+    llm_max_tokens: int = 400
+    llm_levels: bool = True  # also ask the LLM for MTIF's three levels
+    max_new_tokens: int = 40  # captions and dense captions
+    sam_points: int = 8  # SAM point grid is sam_points × sam_points
+    cache_dir: str | None = None  # None: no cache
+
+
+@dataclass
+class ImageInfo:
+    """One image being described: pixels, identity, and what the backends wrote so far."""
+
+    path: str
+    sha256: str
+    role: str
+    task: str
+    pixels: np.ndarray
+    partner: "ImageInfo | None" = None
+    texts: dict = field(default_factory=dict)
+    memo: dict = field(default_factory=dict)  # per-image values backends share (e.g. the stats measurements)
+
+    def rgb(self) -> np.ndarray:
+        """uint8 RGB [H, W, 3], what the vision-language models take."""
+        pixels = self.pixels
+        if pixels.dtype == np.uint16:
+            pixels = (pixels / 257.0 + 0.5).astype(np.uint8)
+        if pixels.ndim == 2:
+            pixels = np.repeat(pixels[..., None], 3, axis=2)
+        return pixels
+
+
+class Describer:
+    """Base of a backend. Subclasses set `name`, `default_model` and implement `describe`."""
+
+    name = ""
+    default_model = ""
+    cached = True  # model outputs are cached by image hash + backend + model id
+
+    def __init__(self, options: DescribeOptions):
+        self.options = options
+
+    @property
+    def model_path(self) -> str | None:
+        return self.options.model_paths.get(self.name)
+
+    @property
+    def model_id(self) -> str:
+        """What the descriptions JSON records: the local folder when given, else the Hugging Face id."""
+        return self.model_path or self.options.model_ids.get(self.name) or self.default_model
+
+    def cache_key(self, image: ImageInfo) -> str:
+        """Extra key material beyond image hash + backend + model id (the LLM adds its prompt)."""
+        return ""
+
+    def describe(self, image: ImageInfo) -> dict:
+        raise NotImplementedError

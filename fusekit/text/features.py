@@ -1,0 +1,93 @@
+"""From a descriptions document to text-features tensors, concatenating the pair's tokens as FILM does.
+
+Per image the encoded text is its ``paragraph`` (FILM); an image without one is described by its caption, dense
+region captions and segments joined into sentences. ``text`` is A's tokens followed by B's; ``text_a`` /
+``text_b`` keep them apart; when every image has MTIF's three levels, ``text_detail`` / ``text_structure`` /
+``text_semantic`` hold each level's pair-concatenated tokens.
+"""
+
+from __future__ import annotations
+
+from ..errors import FusekitError
+from ..io.formats import TEXT_LEVELS, dump_json, sha256_bytes, validate_descriptions
+from .base import TEXT_ENCODERS, TextEncoder, TextOptions
+
+
+def image_text(texts: dict) -> str:
+    """The text FILM encodes for one image: the paragraph, else its caption, regions and segments as sentences."""
+    paragraph = texts.get("paragraph")
+    if isinstance(paragraph, str) and paragraph.strip():
+        return paragraph.strip()
+    sentences = []
+    caption = texts.get("caption")
+    if isinstance(caption, str) and caption.strip():
+        sentences.append(caption.strip().rstrip(".") + ".")
+    regions = [r.get("caption", "").strip() for r in texts.get("regions") or [] if isinstance(r, dict)]
+    regions = [r for r in regions if r]
+    if regions:
+        sentences.append("Regions: " + "; ".join(regions) + ".")
+    segments = texts.get("segments") or []
+    if segments:
+        sentences.append(f"{len(segments)} segments.")
+    return " ".join(sentences)
+
+
+def _text_of(image: dict, index: int, level: str | None, source: str) -> str:
+    texts = image["texts"]
+    if level is None:
+        text = image_text(texts)
+    else:
+        text = (texts.get("levels") or {}).get(level)
+        text = text.strip() if isinstance(text, str) else ""
+    if not text:
+        what = f"no {level}-level text" if level else "no text (paragraph, caption or regions)"
+        raise FusekitError(f"{source}: images[{index}] (role {image['role']}) has {what}", "describe it again, e.g. fusekit describe --backend stats")
+    return text
+
+
+def get_encoder(encoder: "str | TextEncoder", options: TextOptions | None = None) -> TextEncoder:
+    if isinstance(encoder, TextEncoder):
+        return encoder
+    return TEXT_ENCODERS.get(encoder)(options or TextOptions())
+
+
+def encode_descriptions(document: dict, encoder: "str | TextEncoder" = "offline", options: TextOptions | None = None,
+                        source: str = "descriptions") -> tuple[dict, dict]:
+    """(tensors, metadata) of the text-features file for one descriptions document (one image or a pair)."""
+    import torch
+
+    if not isinstance(document, dict):
+        raise FusekitError(f"{source} is not a fusekit descriptions JSON", "make one with fusekit describe")
+    validate_descriptions(document, source)
+    encoder = get_encoder(encoder, options)
+    images = sorted(document["images"], key=lambda image: image["role"])
+    roles = [image["role"] for image in images]
+    if len(set(roles)) != len(roles):
+        raise FusekitError(f"{source}: two images share role {roles[0]!r}", "re-run fusekit describe")
+    paragraphs = encoder.encode([_text_of(image, i, None, source) for i, image in enumerate(images)])
+    tensors = {f"text_{role}": tokens for role, tokens in zip(roles, paragraphs)}
+    tensors["text"] = torch.cat(paragraphs, dim=0)
+    if all(isinstance(image["texts"].get("levels"), dict) and image["texts"]["levels"] for image in images):
+        for level in TEXT_LEVELS:
+            encoded = encoder.encode([_text_of(image, i, level, source) for i, image in enumerate(images)])
+            tensors[f"text_{level}"] = torch.cat(encoded, dim=0)
+    metadata = {
+        "encoder": encoder.name,
+        "encoder_model": encoder.model_id,
+        "dim": str(encoder.dim),
+        "task": document["task"],
+        "descriptions_sha256": sha256_bytes(dump_json(document).encode("utf-8")),
+        "tokens": json_tokens(roles, paragraphs),
+    }
+    for image in images:
+        metadata[f"image_sha256_{image['role']}"] = image["sha256"]
+    if document.get("name"):
+        metadata["name"] = str(document["name"])
+    return tensors, metadata
+
+
+def json_tokens(roles: list[str], tensors: list) -> str:
+    """Token counts per image, e.g. ``{"a": 120, "b": 98}``, so a reader can split ``text`` without text_a/b."""
+    import json
+
+    return json.dumps({role: int(t.shape[0]) for role, t in zip(roles, tensors)}, sort_keys=True)

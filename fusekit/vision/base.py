@@ -1,0 +1,47 @@
+"""Image encoders: frozen per-image embeddings used as guidance (MGFusion's CLIP features)."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from ..registry import Registry
+
+IMAGE_ENCODERS: Registry = Registry("image encoder", list_hint="known: clip")
+
+
+@dataclass
+class ImageOptions:
+    device: str = "auto"
+    precision: str = "fp32"
+    model_path: str | None = None
+    model_id: str | None = None
+
+
+class ImageEncoder:
+    """Base: subclasses set `name`, `default_model`, implement `_load` (→ whatever `embed` needs) and `embed`."""
+
+    name = ""
+    default_model = ""
+
+    def __init__(self, options: ImageOptions):
+        self.options = options
+
+    @property
+    def model_id(self) -> str:
+        return self.options.model_path or self.options.model_id or self.default_model
+
+    @functools.cached_property
+    def model(self):
+        return self._load()
+
+    def _load(self):
+        raise NotImplementedError
+
+    @property
+    def dim(self) -> int:
+        raise NotImplementedError
+
+    def embed(self, images: list):
+        """float32 [N, dim] for N uint8 RGB arrays."""
+        raise NotImplementedError

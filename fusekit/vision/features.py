@@ -1,0 +1,35 @@
+"""From image files to the image-features tensors and metadata (``image_embed_a`` / ``image_embed_b``)."""
+
+from __future__ import annotations
+
+from ..errors import FusekitError
+from ..io.formats import ROLES, sha256_file
+from ..io.images import read_image
+from .base import IMAGE_ENCODERS, ImageEncoder, ImageOptions
+from .preprocess import rgb_of
+
+
+def get_image_encoder(encoder: "str | ImageEncoder" = "clip", options: ImageOptions | None = None) -> ImageEncoder:
+    if isinstance(encoder, ImageEncoder):
+        return encoder
+    return IMAGE_ENCODERS.get(encoder)(options or ImageOptions())
+
+
+def image_features(paths: list[str], encoder: "str | ImageEncoder" = "clip", options: ImageOptions | None = None) -> tuple[dict, dict]:
+    """(tensors, metadata) of an image-features file for one image (role a) or a pair (a, b)."""
+    if not 1 <= len(paths) <= 2:
+        raise FusekitError(f"expected one image or a pair, got {len(paths)} images", "give A and B")
+    encoder = get_image_encoder(encoder, options)
+    embeds = encoder.embed([rgb_of(read_image(path)) for path in paths])
+    tensors = {f"image_embed_{role}": embeds[i] for i, role in enumerate(ROLES[: len(paths)])}
+    metadata = {"encoder": encoder.name, "encoder_model": encoder.model_id, "dim": str(encoder.dim)}
+    for role, path in zip(ROLES, paths):
+        metadata[f"image_sha256_{role}"] = sha256_file(path)
+    return tensors, metadata
+
+
+def encode_images(paths: list[str], encoder: "str | ImageEncoder" = "clip", model_path: str | None = None,
+                  device: str = "auto", precision: str = "fp32") -> dict:
+    """``{"image_embed_a": [D], "image_embed_b": [D]}`` for a pair (just ``image_embed_a`` for one image)."""
+    options = ImageOptions(device=device, precision=precision, model_path=model_path)
+    return image_features(list(paths), encoder, options)[0]
