@@ -7,7 +7,7 @@ import importlib
 from .registry import FUSION_MODELS, FusionModelSpec, register
 
 # One line per model module; a new method is one module plus one line here.
-MODEL_MODULES: tuple[str, ...] = ("film", "tgif", "mtif", "mgfusion", "tesg")
+MODEL_MODULES: tuple[str, ...] = ("film", "tgif", "mtif", "mgfusion", "tesg", "compact", "baselines")
 
 for _module in MODEL_MODULES:
     importlib.import_module(f"{__name__}.{_module}")
