@@ -12,12 +12,10 @@ import math
 
 import numpy as np
 
-from .filters import box_sum_valid, correlate3x3, filter_valid, gaussian_taps
+from .filters import box_sum_valid, filter_valid, gaussian_taps, sobel
 from .registry import define
 from .triple import Triple
 
-SOBEL_X = ((-1, 0, 1), (-2, 0, 2), (-1, 0, 1))
-SOBEL_Y = ((1, 2, 1), (0, 0, 0), (-1, -2, -1))
 E = "evaluator"
 
 
@@ -66,40 +64,40 @@ def mutual_information(x: tuple[np.ndarray, int], y: tuple[np.ndarray, int]) -> 
     return max(float(terms.sum()), 0.0)
 
 
-def sobel(t: Triple, role: str) -> tuple[np.ndarray, np.ndarray]:
-    """Zero-padded Sobel responses (Sx, Sy) of image `role` ("f", "a" or "b"), memoised."""
-    def make():
-        image = getattr(t, role)
-        return correlate3x3(image, SOBEL_X), correlate3x3(image, SOBEL_Y)
-
-    return t.cached(f"sobel-{role}", make)
-
-
-def qabf(t: Triple, equal_scale: float = 1.0) -> float:
+def qabf(t: Triple, equal_scale: float = 1.0, dtype=np.float64) -> float:
     """Xydeas–Petrović Q^AB/F. Where gX == gF the strength ratio is `equal_scale`·gF (sic, in both references;
-    VIFB works on 255-scaled images, hence its `equal_scale` of 255)."""
+    VIFB works on 255-scaled images, hence its `equal_scale` of 255). `dtype`: the evaluator works in float32
+    (which also decides which strengths count as equal), VIFB in float64.
 
-    def strength_angle(role: str):
-        sx, sy = sobel(t, role)
-        g = np.sqrt(sx * sx + sy * sy)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            angle = np.where(sx == 0, math.pi / 2, np.arctan(sy / np.where(sx == 0, 1.0, sx)))
-        return g, angle
-
-    g_f, a_f = strength_angle("f")
-
-    def preserved(role: str):
-        g_x, a_x = strength_angle(role)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(g_x > g_f, g_f / g_x, np.where(g_x < g_f, g_x / g_f, equal_scale * g_f))
-        orientation = 1.0 - np.abs(a_x - a_f) / (math.pi / 2)
-        q = 0.9994 / (1.0 + np.exp(-15.0 * (ratio - 0.5))) * (0.9879 / (1.0 + np.exp(-22.0 * (orientation - 0.8))))
-        return q, g_x
-
-    q_a, g_a = preserved("a")
-    q_b, g_b = preserved("b")
-    denominator = float((g_a + g_b).sum())
-    return float((q_a * g_a + q_b * g_b).sum()) / denominator if denominator > 0 else math.nan
+    The references convolve with the Sobel kernels (flipped); correlating flips the sign of both Sx and Sy, which
+    changes neither the strength nor atan(Sy/Sx).
+    """
+    sx, sy = t.cached("sobel", lambda: sobel(np.stack([t.a, t.b, t.f])))
+    sx, sy = sx.astype(dtype, copy=False), sy.astype(dtype, copy=False)
+    g = np.sqrt(sx * sx + sy * sy)
+    zero = sx == 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        angle = np.arctan(sy / sx)
+    np.copyto(angle, dtype(math.pi / 2), where=zero)
+    g_x, g_f = g[:2], g[2]
+    low, high = np.minimum(g_x, g_f), np.maximum(g_x, g_f)
+    ratio = np.divide(low, high, out=np.broadcast_to(dtype(equal_scale) * g_f, low.shape).copy(), where=low != high)
+    # Qg·Qa with Qg = 0.9994 / (1 + e^(−15(G − 0.5))) and Qa = 0.9879 / (1 + e^(−22(A − 0.8))),
+    # A = 1 − |αX − αF| / (π/2), so −22(A − 0.8) = 22·|αX − αF|/(π/2) − 4.4.
+    orientation = np.abs(angle[:2] - angle[2])
+    orientation *= dtype(22.0 / (math.pi / 2))
+    orientation -= dtype(22.0 * 0.2)
+    np.exp(orientation, out=orientation)
+    orientation += 1
+    ratio -= dtype(0.5)
+    ratio *= dtype(-15.0)
+    np.exp(ratio, out=ratio)
+    ratio += 1
+    ratio *= orientation
+    weighted = g_x / ratio
+    denominator = float(g_x.sum(dtype=np.float64))
+    numerator = 0.9994 * 0.9879 * float(weighted.sum(dtype=np.float64))
+    return numerator / denominator if denominator > 0 else math.nan
 
 
 # ------------------------------------------------------------------------------------------ no-reference
@@ -187,27 +185,22 @@ def vif(t: Triple) -> float:
         if min(images.shape[-2:]) < size:
             return _vif_too_small(t)
         ref, dist = images[:2], images[2]
-        stack = np.concatenate([images, images * images, ref * dist])
-        moments = filter_valid(stack, taps)
+        moments = filter_valid(np.concatenate([images, images * images, ref * dist]), taps)
         mu1, mu2 = moments[0:2], moments[2]
         s1 = np.maximum(moments[3:5] - mu1 * mu1, 0.0)
         s2 = np.maximum(moments[5] - mu2 * mu2, 0.0)
         s12 = moments[6:8] - mu1 * mu2
         g = s12 / (s1 + eps)
         sv = s2 - g * s12
+        # The reference's cases, folded: g is zeroed where σ1² or σ2² is below eps or g < 0, and there the
+        # numerator term vanishes whatever sv² is; σ1² below eps is zeroed for the denominator.
         flat1 = s1 < eps
-        g[flat1] = 0.0
-        sv = np.where(flat1, s2, sv)
-        s1[flat1] = 0.0
-        flat2 = np.broadcast_to(s2 < eps, g.shape)
-        g[flat2] = 0.0
-        sv[flat2] = 0.0
-        negative = g < 0
-        sv = np.where(negative, s2, sv)
-        g[negative] = 0.0
-        sv[sv <= eps] = eps
-        num += np.log10(1.0 + g * g * s1 / (sv + noise)).sum(axis=(-2, -1))
-        den += np.log10(1.0 + s1 / noise).sum(axis=(-2, -1))
+        np.copyto(g, 0.0, where=flat1 | (s2 < eps) | (g < 0))
+        np.copyto(s1, 0.0, where=flat1)
+        np.maximum(sv, eps, out=sv)
+        # log10 in both sums: the common factor 1/ln 10 cancels in num/den, so natural logs (log1p) suffice.
+        num += np.log1p(g * g * s1 / (sv + noise)).sum(axis=(-2, -1))
+        den += np.log1p(s1 / noise).sum(axis=(-2, -1))
     with np.errstate(divide="ignore", invalid="ignore"):
         per_source = num / den
     per_source[np.isnan(per_source)] = 1.0
@@ -223,7 +216,7 @@ def _vif_too_small(t: Triple) -> float:
 
 @define("Qabf", E, "Xydeas-Petrovic edge preservation, Sobel, zero padding", (0.0, 1.0))
 def qabf_evaluator(t: Triple) -> float:
-    return qabf(t)
+    return qabf(t, dtype=np.float32)
 
 
 @define("SSIM", E, "SSIM(F,A) + SSIM(F,B), skimage defaults (7x7 uniform, sample covariance), data_range 255", (-2.0, 2.0))

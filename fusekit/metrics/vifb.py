@@ -15,7 +15,7 @@ import numpy as np
 import scipy.fft
 
 from .evaluator import entropy_bits, matlab_gradient_magnitude, mutual_information, qabf
-from .filters import correlate3x3, filter_same_zero, filter_valid, gaussian_taps
+from .filters import filter_same_zero, filter_valid, gaussian_taps, sobel
 from .registry import define
 from .triple import Triple
 
@@ -85,14 +85,9 @@ def ag(t: Triple) -> float:
     return float(matlab_gradient_magnitude(t.f).sum()) / ((height - 1) * (width - 1))
 
 
-_SOBEL = ((1, 2, 1), (0, 0, 0), (-1, -2, -1))
-_SOBEL_T = tuple(zip(*_SOBEL))
-
-
 @define("EI", V, "mean Sobel magnitude of F, replicate padding")
 def ei(t: Triple) -> float:
-    gx = correlate3x3(t.f, _SOBEL, border="replicate")
-    gy = correlate3x3(t.f, _SOBEL_T, border="replicate")
+    gx, gy = sobel(t.f, border="replicate")  # VIFB's kernels are these up to sign and transposition
     return float(np.sqrt(gx * gx + gy * gy).mean())
 
 
@@ -188,12 +183,8 @@ def _block_sums(image: np.ndarray, block: int = 16) -> np.ndarray:
 @define("Qcv", V, "Chen-Varshney: 16x16 blocks, edge saliency G^5, Mannos-Sakrison CSF; lower is better")
 def qcv(t: Triple) -> float:
     a, b, f = _normalise(t.a), _normalise(t.b), _normalise(t.f)
-    sobel_x = ((-1, 0, 1), (-2, 0, 2), (-1, 0, 1))
-    sobel_y = ((-1, -2, -1), (0, 0, 0), (1, 2, 1))
-    saliency = []
-    for x in (a, b):
-        gx, gy = correlate3x3(x, sobel_x), correlate3x3(x, sobel_y)
-        saliency.append(_block_sums(np.sqrt(gx * gx + gy * gy) ** 5))
+    gx, gy = sobel(np.stack([a, b]))  # Qcv's Gy kernel is −Sy: same magnitude
+    saliency = [_block_sums(g) for g in np.sqrt(gx * gx + gy * gy) ** 5]
     height, width = f.shape
     r = _radius(height, width, 4.0)
     csf = 2.6 * (0.0192 + 0.144 * r) * np.exp(-((0.144 * r) ** 1.1))
