@@ -10,11 +10,13 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from conftest import pair_paths
+from conftest import pair_paths, run_fusekit
 from scipy import ndimage
 
+from fusekit.io.formats import write_safetensors
 from fusekit.io.images import read_image, to_grey
 from fusekit.models import FUSION_MODELS
+from fusekit.models.checkpoints import load_model, save_checkpoint
 from fusekit.models.mtif import LEVELS, MTIFConfig, build
 from fusekit.models.mtif_loss import MTIFLossConfig, multi_grained_loss
 from fusekit.train.losses import LOSSES, ssim
@@ -139,3 +141,24 @@ def test_loss_matches_a_direct_computation(task, weights):
     _, film_form = multi_grained_loss(outputs, {"a": a, "b": b}, task, MTIFLossConfig(gradient_target="max-gradient"))
     reference = np.maximum(sobel_numpy(na), sobel_numpy(nb))
     assert film_form["base_grad"] == pytest.approx(np.abs(sobel_numpy(fused) - reference).mean(), rel=1e-5)
+
+
+def test_save_load_fuse_gives_identical_output(tmp_path):
+    paths = pair_paths("MEF", "MEFB", "Chair")
+    model, text = tiny(), level_text(4)
+    weights = tmp_path / "mtif.safetensors"
+    save_checkpoint(weights, "mtif", model, model.config, "mef")
+    features = tmp_path / "pair.safetensors"
+    write_safetensors(features, "text-features", {name: value[0] for name, value in text.items()},
+                      {"encoder": "blip2", "dim": "768"})
+    a, b = (torch.from_numpy(to_grey(read_image(path)) / 255.0).float()[None, None] for path in paths)
+    loaded, _ = load_model("mtif", weights, "mef")
+    with torch.inference_mode():
+        expected = model(a, b, **text)
+        assert torch.equal(loaded(a, b, **text), expected)
+    out = tmp_path / "fused.png"
+    result = run_fusekit("fuse", *map(str, paths), "--task", "mef", "--model", "mtif", "--weights", str(weights),
+                         "--text", str(features), "--grey", "-o", str(out))
+    assert result.returncode == 0, result.stderr.decode()
+    want = np.round(expected[0, 0].clamp(0, 1).numpy() * 255).astype(np.uint8)
+    assert np.array_equal(read_image(out), want)

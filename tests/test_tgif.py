@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
-from conftest import pair_paths
+from conftest import pair_paths, run_fusekit
 
+from fusekit.io.formats import write_safetensors
 from fusekit.io.images import read_image, to_grey
 from fusekit.models import FUSION_MODELS
+from fusekit.models.checkpoints import load_model, save_checkpoint
 from fusekit.models.tgif import TGIFConfig, build
 from fusekit.train.losses import LOSSES
 
@@ -98,3 +101,23 @@ def test_text_of_another_encoder_width():
     with torch.inference_mode():
         fused = tiny(text_dim=512)(a, b, text=text_tokens(dim=512))
     assert fused.shape == a.shape
+
+
+def test_save_load_fuse_gives_identical_output(tmp_path):
+    paths = pair_paths("MFF", "MFIFB", "savic_03")
+    model, text = tiny(), text_tokens(5)
+    weights = tmp_path / "tgif.safetensors"
+    save_checkpoint(weights, "tgif", model, model.config, "mff")
+    features = tmp_path / "pair.safetensors"
+    write_safetensors(features, "text-features", {"text": text[0]}, {"encoder": "blip2", "dim": "768"})
+    a, b = (torch.from_numpy(to_grey(read_image(path)) / 255.0).float()[None, None] for path in paths)
+    loaded, _ = load_model("tgif", weights, "mff")
+    with torch.inference_mode():
+        expected = model(a, b, text=text)
+        assert torch.equal(loaded(a, b, text=text), expected)
+    out = tmp_path / "fused.png"
+    result = run_fusekit("fuse", *map(str, paths), "--task", "mff", "--model", "tgif", "--weights", str(weights),
+                         "--text", str(features), "--grey", "-o", str(out))
+    assert result.returncode == 0, result.stderr.decode()
+    want = np.round(expected[0, 0].clamp(0, 1).numpy() * 255).astype(np.uint8)
+    assert np.array_equal(read_image(out), want)
