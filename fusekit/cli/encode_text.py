@@ -32,7 +32,7 @@ def _load_documents(source: str) -> tuple[list[tuple[str, dict]], bool]:
         files = sorted(Path(source).glob("*.json"))
         if not files:
             raise FusekitError(f"no .json files in {source}", "write them with fusekit describe A_DIR B_DIR -o DIR")
-        return [(str(path), _parse(path.read_bytes(), str(path))) for path in files], True
+        return [(str(path), _parse_or_error(path.read_bytes(), str(path))) for path in files], True
     where = "stdin" if source == "-" else source
     if source == "-" and sys.stdin.isatty():
         raise UsageError("no descriptions on stdin", "pipe them in (fusekit describe A B --task T | fusekit encode-text -o F) or give a file")
@@ -46,7 +46,7 @@ def _load_documents(source: str) -> tuple[list[tuple[str, dict]], bool]:
         lines = [line for line in text.splitlines() if line.strip()]
         if len(lines) < 2:
             raise FusekitError(f"{where} is not valid JSON ({whole_error})", "expected descriptions JSON from fusekit describe") from whole_error
-        return [(f"{where} line {n}", _parse(line.encode("utf-8"), f"{where} line {n}")) for n, line in enumerate(lines, 1)], True
+        return [(f"{where} line {n}", _parse_or_error(line.encode("utf-8"), f"{where} line {n}")) for n, line in enumerate(lines, 1)], True
 
 
 def _parse(data: bytes, where: str) -> dict:
@@ -54,6 +54,14 @@ def _parse(data: bytes, where: str) -> dict:
         return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FusekitError(f"{where} is not valid JSON ({exc})", "expected descriptions JSON from fusekit describe") from exc
+
+
+def _parse_or_error(data: bytes, where: str) -> dict | FusekitError:
+    """In a batch a damaged file is one failed item (reported, the rest go on), not the end of the run."""
+    try:
+        return _parse(data, where)
+    except FusekitError as exc:
+        return exc
 
 
 def _name(document: dict, where: str) -> str:
@@ -114,10 +122,15 @@ def run(
     def target(item: Item) -> Path:
         return Path(output) / f"{item.name}.safetensors"
 
-    def process(item: Item) -> None:
-        tensors, metadata = encode_descriptions(item.fields["document"], text_encoder, source=item.fields["where"])
-        write_safetensors(target(item), "text-features", tensors, metadata)
+    def process(item: Item):
+        if isinstance(item.fields["document"], FusekitError):
+            raise item.fields["document"]
+        return encode_descriptions(item.fields["document"], text_encoder, source=item.fields["where"])
 
-    result = run_batch(items, process, outputs=lambda item: [target(item)], skip_existing=skip_existing, total=len(items))
+    def write(item: Item, encoded) -> None:  # in a background thread while the encoder works on the next pair
+        write_safetensors(target(item), "text-features", *encoded)
+
+    result = run_batch(items, process, outputs=lambda item: [target(item)], skip_existing=skip_existing, total=len(items),
+                       write=write)
     result.report(summary)
     return result.exit_code
