@@ -7,6 +7,7 @@ come from a tiny CLIP vision tower built from a config (random weights): the mod
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -131,21 +132,31 @@ def test_loss_is_the_papers():
     assert float(total) == pytest.approx(float(grad + 0.2 * intensity), rel=1e-6)
 
 
-def test_training_steps_reduce_the_loss(tiny_clip):
-    paths = (TRAIN / "IVF" / "MSRS" / "ir" / "00032N.png", TRAIN / "IVF" / "MSRS" / "vi" / "00032N.png")
-    a, b = grey_crop(paths, 100, 100, 48, 48)
-    embed_a, embed_b = clip_embeds(tiny_clip, paths)
-    model = tiny().train()
-    optimiser = torch.optim.Adam(model.parameters(), lr=2e-3)
-    batch = {"a": a, "b": b, "image_embed_a": embed_a, "image_embed_b": embed_b}
-    losses = []
-    for _ in range(12):
-        total, _ = LOSSES.get("mgfusion")({"fused": model(a, b, image_embed_a=embed_a, image_embed_b=embed_b)}, batch, "ivf")
-        optimiser.zero_grad()
-        total.backward()
-        optimiser.step()
-        losses.append(float(total.detach()))
-    assert losses[-1] < 0.8 * losses[0], losses
+def test_fusekit_train_steps_reduce_the_loss(tmp_path, tiny_clip):
+    """`fusekit train`'s loop (in process) on two 64x64 windows of shared/train pairs, CLIP features from files."""
+    from fusekit.io.images import write_image
+    from fusekit.train.guidance import GuidanceOptions
+    from fusekit.train.loop import Settings, train
+
+    for name in ("00032N", "00036N"):
+        sources = [TRAIN / "IVF" / "MSRS" / side / f"{name}.png" for side in ("ir", "vi")]
+        for side, source in zip(("ir", "vi"), sources):
+            write_image(tmp_path / "data" / side / f"{name}.png", read_image(source)[200:264, 300:364])
+        embed_a, embed_b = clip_embeds(tiny_clip, [tmp_path / "data" / side / f"{name}.png" for side in ("ir", "vi")])
+        write_safetensors(tmp_path / "features" / f"{name}.safetensors", "image-features",
+                          {"image_embed_a": embed_a[0], "image_embed_b": embed_b[0]}, {"encoder": "clip", "dim": str(EMBED)})
+    settings = Settings(
+        model="mgfusion", task="ivf", data=str(tmp_path / "data"), out=str(tmp_path / "run"), crop=0, augment=[],
+        batch_size=2, epochs=6, lr=2e-3, schedule="constant", device="cpu", log_every=1,
+        config=dataclasses.asdict(TINY), guidance=GuidanceOptions(image_features=str(tmp_path / "features"), task="ivf"),
+    )
+    assert train(settings) == 0
+    rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    losses = [row["loss"] for row in rows if row["kind"] == "train"]
+    assert len(losses) == 6 and losses[-1] < 0.8 * losses[0], losses
+    assert all(later < earlier for earlier, later in zip(losses, losses[1:])), losses  # full batch, no augmentation
+    assert set(rows[0]["parts"]) == {"grad", "int"}
+    assert (tmp_path / "run" / "model.safetensors").is_file()
 
 
 def test_save_load_fuse_gives_identical_output(tmp_path, tiny_clip):

@@ -8,6 +8,7 @@ which tests/test_tesg_semantics.py covers); text semantics are a fixed random [1
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -117,20 +118,30 @@ def test_loss_terms():
     assert set(parts) == {"int", "grad", "ssim"}
 
 
-def test_training_steps_reduce_the_loss():
-    paths = (TRAIN / "IVF" / "MSRS" / "ir" / "00036N.png", TRAIN / "IVF" / "MSRS" / "vi" / "00036N.png")
-    a, b, mask = crop(paths, 150, 250, 40, 40)
-    model = tiny().train()
-    optimiser = torch.optim.AdamW(model.parameters(), lr=2e-3)
-    batch = {"a": a, "b": b, "mask": mask, "text_semantics": text()}
-    losses = []
-    for _ in range(12):
-        total, _ = LOSSES.get("tesg")({"fused": model(a, b, mask=mask, text_semantics=text())}, batch, "ivf")
-        optimiser.zero_grad()
-        total.backward()
-        optimiser.step()
-        losses.append(float(total.detach()))
-    assert losses[-1] < 0.8 * losses[0], losses
+def test_fusekit_train_steps_reduce_the_loss(tmp_path):
+    """`fusekit train`'s loop (in process) on two 64x64 windows of shared/train pairs, semantics from files."""
+    from fusekit.io.images import write_image
+    from fusekit.train.guidance import GuidanceOptions
+    from fusekit.train.loop import Settings, train
+
+    for index, name in enumerate(("00032N", "00036N")):
+        for side in ("ir", "vi"):
+            window = read_image(TRAIN / "IVF" / "MSRS" / side / f"{name}.png")[200:264, 300:364]
+            write_image(tmp_path / "data" / side / f"{name}.png", window)
+        _, _, mask = crop([tmp_path / "data" / side / f"{name}.png" for side in ("ir", "vi")], 0, 0, 64, 64)
+        write_semantics(tmp_path / "semantics" / f"{name}.safetensors",
+                        {"mask": mask[0, 0], "text_semantics": text(seed=index)[0]}, {"dim": str(TEXT_DIM)})
+    settings = Settings(
+        model="tesg", task="ivf", data=str(tmp_path / "data"), out=str(tmp_path / "run"), crop=0, augment=[],
+        batch_size=2, epochs=8, lr=3e-3, schedule="constant", device="cpu", log_every=1,
+        config=dataclasses.asdict(TINY), guidance=GuidanceOptions(semantics=str(tmp_path / "semantics"), task="ivf"),
+    )
+    assert train(settings) == 0
+    rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    losses = [row["loss"] for row in rows if row["kind"] == "train"]
+    assert len(losses) == 8 and losses[-1] < 0.85 * losses[0], losses
+    assert all(later < earlier for earlier, later in zip(losses, losses[1:])), losses  # full batch, no augmentation
+    assert set(rows[0]["parts"]) == {"int", "grad", "ssim"}
 
 
 def test_save_load_fuse_gives_identical_output(tmp_path):
