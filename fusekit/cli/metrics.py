@@ -40,6 +40,7 @@ def run(
     from ..io.batch import run_batch
     from ..io.pairs import parse_shard, select, take_shard
     from ..metrics import output as out
+    from ..metrics.memory import keep_freed_memory
     from ..metrics.registry import check_convention, needs_sources, resolve
 
     if list_metrics:
@@ -62,6 +63,7 @@ def run(
 
         check_not_input(output, [path for item in items for path in item.paths.values()])
 
+    keep_freed_memory()
     rows: dict[str, dict] = {}
 
     def load(item):

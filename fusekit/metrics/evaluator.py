@@ -219,6 +219,15 @@ def qabf_evaluator(t: Triple) -> float:
     return qabf(t, dtype=np.float32)
 
 
+def grey_levels(t: Triple) -> bool:
+    """Whether all three images hold integers 0..255 (then window sums of products stay below 2^24 and float32
+    sums are exact)."""
+    def check() -> bool:
+        return all(x is not None and x.min() >= 0 and x.max() <= 255 and np.array_equal(x, np.round(x)) for x in (t.a, t.b, t.f))
+
+    return t.cached("grey-levels", check)
+
+
 @define("SSIM", E, "SSIM(F,A) + SSIM(F,B), skimage defaults (7x7 uniform, sample covariance), data_range 255", (-2.0, 2.0))
 def ssim(t: Triple) -> float:
     """Box sums of the valid 7×7 windows are exactly scikit-image's map with its 3-pixel border cropped."""
@@ -227,14 +236,28 @@ def ssim(t: Triple) -> float:
         from ..errors import FusekitError
 
         raise FusekitError(f"SSIM needs images of at least 7x7 pixels, got {t.f.shape[1]}x{t.f.shape[0]}", "leave SSIM out with --metrics")
-    x = np.stack([t.a, t.b])
-    y = t.f
-    sums = box_sum_valid(np.concatenate([x, y[None], x * x, (y * y)[None], x * y]), size) / (size * size)
-    ux, uy, uxx, uyy, uxy = sums[0:2], sums[2], sums[3:5], sums[5], sums[6:8]
+    stack = np.empty((8, *t.f.shape), dtype=np.float32 if grey_levels(t) else np.float64)
+    stack[0], stack[1], stack[2] = t.a, t.b, t.f
+    np.multiply(stack[0:3], stack[0:3], out=stack[3:6])
+    np.multiply(stack[0:2], stack[2], out=stack[6:8])
+    m = box_sum_valid(stack, size).astype(np.float64, copy=False)
+    m *= 1.0 / (size * size)
+    ux, uy, uxx, uyy, uxy = m[0:2], m[2], m[3:5], m[5], m[6:8]
     cov_norm = size * size / (size * size - 1.0)
-    vx = cov_norm * (uxx - ux * ux)
-    vy = cov_norm * (uyy - uy * uy)
-    vxy = cov_norm * (uxy - ux * uy)
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
-    return float(s.mean(axis=(-2, -1)).sum())
+    uxuy = ux * uy
+    numerator = 2.0 * uxuy + c1
+    uxy -= uxuy
+    uxy *= 2.0 * cov_norm
+    uxy += c2
+    numerator *= uxy
+    ux *= ux
+    uxx -= ux
+    uy2 = uy * uy
+    uxx += uyy - uy2
+    uxx *= cov_norm
+    uxx += c2
+    ux += uy2 + c1
+    ux *= uxx
+    numerator /= ux
+    return float(numerator.mean(axis=(-2, -1)).sum())

@@ -50,11 +50,11 @@ def _valid_last(x: np.ndarray, taps: tuple[float, ...], step: int) -> np.ndarray
     span = (_BLOCK - 1) * step + n
     need = (blocks - 1) * _BLOCK * step + span
     if need > length:
-        x = np.concatenate([x, np.zeros(x.shape[:-1] + (need - length,))], axis=-1)
+        x = np.concatenate([x, np.zeros(x.shape[:-1] + (need - length,), dtype=x.dtype)], axis=-1)
     x = np.ascontiguousarray(x)
     view = as_strided(x, x.shape[:-1] + (blocks, span), x.strides[:-1] + (_BLOCK * step * x.strides[-1], x.strides[-1]),
                       writeable=False)
-    return (view @ _band(taps, step)).reshape(x.shape[:-1] + (blocks * _BLOCK,))[..., :out]
+    return (view @ _band(taps, step).astype(x.dtype, copy=False)).reshape(x.shape[:-1] + (blocks * _BLOCK,))[..., :out]
 
 
 def _valid_rows(x: np.ndarray, taps: tuple[float, ...], step: int) -> np.ndarray:
@@ -65,22 +65,25 @@ def _valid_rows(x: np.ndarray, taps: tuple[float, ...], step: int) -> np.ndarray
     span = (_BLOCK - 1) * step + n
     need = (blocks - 1) * _BLOCK * step + span
     if need > length:
-        x = np.concatenate([x, np.zeros(x.shape[:-2] + (need - length, x.shape[-1]))], axis=-2)
+        x = np.concatenate([x, np.zeros(x.shape[:-2] + (need - length, x.shape[-1]), dtype=x.dtype)], axis=-2)
     x = np.ascontiguousarray(x)
     strides = x.strides
     view = as_strided(x, x.shape[:-2] + (blocks, span, x.shape[-1]),
                       strides[:-2] + (_BLOCK * step * strides[-2], strides[-2], strides[-1]), writeable=False)
-    rows = _band(taps, step).T @ view  # [..., blocks, B, W]
+    rows = _band(taps, step).T.astype(x.dtype, copy=False) @ view  # [..., blocks, B, W]
     return rows.reshape(x.shape[:-2] + (blocks * _BLOCK, x.shape[-1]))[..., :out, :]
 
 
 def filter_valid(x: np.ndarray, taps: np.ndarray, step: int = 1) -> np.ndarray:
     """2-D correlation of [..., H, W] with ``outer(taps, taps)``, "valid" output, then every `step`-th row/column.
+    float32 input stays float32 (for sums the caller knows to be exact), anything else is float64.
 
     Equals ``scipy.signal.convolve2d(x, outer(taps, taps), "valid")[::step, ::step]`` for symmetric taps.
     """
     key = tuple(float(t) for t in taps)
-    return _valid_rows(_valid_last(np.asarray(x, dtype=np.float64), key, step), key, step)
+    if x.dtype != np.float32:
+        x = np.asarray(x, dtype=np.float64)
+    return _valid_rows(_valid_last(x, key, step), key, step)
 
 
 def filter_same_zero(x: np.ndarray, taps: np.ndarray) -> np.ndarray:
