@@ -35,25 +35,29 @@ def grey_crop(paths, top: int, left: int, height: int, width: int) -> tuple[torc
 
 
 @pytest.fixture(scope="module")
-def tiny_clip():
-    """A CLIP vision tower + projection built from a config (random weights, no download)."""
+def tiny_clip(tmp_path_factory) -> str:
+    """A CLIP vision tower + projection built from a config (random weights, no download), saved as a folder."""
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
     torch.manual_seed(0)
     config = CLIPVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
                               image_size=32, patch_size=8, projection_dim=EMBED)
-    return CLIPVisionModelWithProjection(config).eval()
+    folder = tmp_path_factory.mktemp("tiny-clip")
+    CLIPVisionModelWithProjection(config).save_pretrained(folder)
+    return str(folder)
 
 
-def clip_embeds(clip, paths) -> tuple[torch.Tensor, torch.Tensor]:
-    """[1, E] image embeddings of both images (grey replicated to RGB, resized to the tower's input)."""
-    out = []
-    with torch.no_grad():
-        for path in paths:
-            pixels = torch.from_numpy(grey(path))[None, None].expand(1, 3, -1, -1)
-            pixels = torch.nn.functional.interpolate(pixels, size=(32, 32), mode="bilinear", align_corners=False)
-            out.append(clip(pixel_values=pixels * 2 - 1).image_embeds)
-    return out[0], out[1]
+def clip_features(clip: str, paths) -> tuple[dict, dict]:
+    """What `fusekit encode-image` computes for the pair: ``image_embed_a``/``_b`` [E] and metadata."""
+    from fusekit.vision import ImageOptions, image_features
+
+    return image_features([str(p) for p in paths], "clip", ImageOptions(device="cpu", model_path=clip))
+
+
+def clip_embeds(clip: str, paths) -> tuple[torch.Tensor, torch.Tensor]:
+    """[1, E] CLIP image embeddings of both images, through fusekit's CLIP image encoder."""
+    tensors, _ = clip_features(clip, paths)
+    return tensors["image_embed_a"][None], tensors["image_embed_b"][None]
 
 
 def tiny(**changes) -> MGFusion:
@@ -133,22 +137,21 @@ def test_loss_is_the_papers():
 
 
 def test_fusekit_train_steps_reduce_the_loss(tmp_path, tiny_clip):
-    """`fusekit train`'s loop (in process) on two 64x64 windows of shared/train pairs, CLIP features from files."""
+    """`fusekit train`'s loop (in process) on two 64x64 windows of shared/train pairs, CLIP embeddings computed on
+    the fly by fusekit's CLIP encoder and cached."""
     from fusekit.io.images import write_image
     from fusekit.train.guidance import GuidanceOptions
     from fusekit.train.loop import Settings, train
 
     for name in ("00032N", "00036N"):
-        sources = [TRAIN / "IVF" / "MSRS" / side / f"{name}.png" for side in ("ir", "vi")]
-        for side, source in zip(("ir", "vi"), sources):
-            write_image(tmp_path / "data" / side / f"{name}.png", read_image(source)[200:264, 300:364])
-        embed_a, embed_b = clip_embeds(tiny_clip, [tmp_path / "data" / side / f"{name}.png" for side in ("ir", "vi")])
-        write_safetensors(tmp_path / "features" / f"{name}.safetensors", "image-features",
-                          {"image_embed_a": embed_a[0], "image_embed_b": embed_b[0]}, {"encoder": "clip", "dim": str(EMBED)})
+        for side in ("ir", "vi"):
+            window = read_image(TRAIN / "IVF" / "MSRS" / side / f"{name}.png")[200:264, 300:364]
+            write_image(tmp_path / "data" / side / f"{name}.png", window)
     settings = Settings(
         model="mgfusion", task="ivf", data=str(tmp_path / "data"), out=str(tmp_path / "run"), crop=0, augment=[],
         batch_size=2, epochs=6, lr=2e-3, schedule="constant", device="cpu", log_every=1,
-        config=dataclasses.asdict(TINY), guidance=GuidanceOptions(image_features=str(tmp_path / "features"), task="ivf"),
+        config=dataclasses.asdict(TINY),
+        guidance=GuidanceOptions(image_encoder="clip", image_encoder_model=tiny_clip, cache=str(tmp_path / "cache"), task="ivf"),
     )
     assert train(settings) == 0
     rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
@@ -166,8 +169,7 @@ def test_save_load_fuse_gives_identical_output(tmp_path, tiny_clip):
     weights = tmp_path / "mgfusion.safetensors"
     save_checkpoint(weights, "mgfusion", model, model.config, "ivf", image_encoder="clip", image_dim=EMBED)
     features = tmp_path / "pair.safetensors"
-    write_safetensors(features, "image-features", {"image_embed_a": embed_a[0], "image_embed_b": embed_b[0]},
-                      {"encoder": "clip", "dim": str(EMBED)})
+    write_safetensors(features, "image-features", *clip_features(tiny_clip, paths))
     loaded, metadata = load_model("mgfusion", weights, "ivf")
     assert metadata["image_dim"] == str(EMBED)
     a, b = (torch.from_numpy(grey(p))[None, None] for p in paths)
