@@ -111,17 +111,25 @@ def run(
     def target(item: Item) -> str:
         return str(item.fields.get("out") or Path(output) / f"{item.name}.json")
 
-    def process(item: Item) -> None:
-        document = pipeline.describe(roles(item), task, name=item.name)
+    def load(item: Item):  # decoding and hashing run in background threads while the models describe
+        return pipeline.load(roles(item), task)
+
+    def process(item: Item, images):
+        document = pipeline.describe(roles(item), task, name=item.name, images=images)
         if not jsonl:
-            write_json(target(item), document)
-        elif output == "-":
+            return document
+        if output == "-":
             typer.echo(json.dumps(document, ensure_ascii=False, allow_nan=False))
         else:
             lines.append(json.dumps(document, ensure_ascii=False, allow_nan=False) + "\n")
+        return None
+
+    def write(item: Item, document) -> None:
+        if document is not None:
+            write_json(target(item), document)
 
     result = run_batch(items, process, outputs=None if jsonl else (lambda item: [target(item)]),
-                       skip_existing=skip_existing, problems=problems, total=len(items))
+                       skip_existing=skip_existing, problems=problems, total=len(items), load=load, write=write)
     if jsonl and output != "-":
         write_text(output, "".join(lines))
     result.report(summary)

@@ -34,11 +34,16 @@ class Pipeline:
         self.describers = [DESCRIBERS.get(name)(self.options) for name in self.names]
         self.cache = DescribeCache(self.options.cache_dir) if self.options.cache_dir else None
 
-    def describe(self, paths: list[str], task: str, name: str | None = None) -> dict:
-        """Descriptions document for one image (role a) or a pair (roles a, b)."""
+    def load(self, paths: list[str], task: str) -> list[ImageInfo]:
+        """Read and hash one item's images: a batch runs this in background threads while the models work."""
         images = [ImageInfo(str(path), sha256_file(path), role, task, read_image(path)) for role, path in zip(ROLES, paths)]
         if len(images) == 2:
             images[0].partner, images[1].partner = images[1], images[0]
+        return images
+
+    def describe(self, paths: list[str], task: str, name: str | None = None, images: list[ImageInfo] | None = None) -> dict:
+        """Descriptions document for one image (role a) or a pair (roles a, b); `images` from `load` if done already."""
+        images = self.load(paths, task) if images is None else images
         for describer in self.describers:
             for image in images:
                 image.texts.update(self._run(describer, image))
