@@ -64,6 +64,15 @@ def mutual_information(x: tuple[np.ndarray, int], y: tuple[np.ndarray, int]) -> 
     return max(float(terms.sum()), 0.0)
 
 
+def grey_levels(t: Triple) -> bool:
+    """Whether all three images hold integers 0..255 (then window sums of products stay below 2^24 and float32
+    sums are exact)."""
+    def check() -> bool:
+        return all(x is not None and x.min() >= 0 and x.max() <= 255 and np.array_equal(x, np.round(x)) for x in (t.a, t.b, t.f))
+
+    return t.cached("grey-levels", check)
+
+
 def qabf(t: Triple, equal_scale: float = 1.0, dtype=np.float64) -> float:
     """Xydeas–Petrović Q^AB/F. Where gX == gF the strength ratio is `equal_scale`·gF (sic, in both references;
     VIFB works on 255-scaled images, hence its `equal_scale` of 255). `dtype`: the evaluator works in float32
@@ -72,7 +81,9 @@ def qabf(t: Triple, equal_scale: float = 1.0, dtype=np.float64) -> float:
     The references convolve with the Sobel kernels (flipped); correlating flips the sign of both Sx and Sy, which
     changes neither the strength nor atan(Sy/Sx).
     """
-    sx, sy = t.cached("sobel", lambda: sobel(np.stack([t.a, t.b, t.f])))
+    # Sobel responses of grey levels are small integers, exact in float32.
+    exact32 = grey_levels(t)
+    sx, sy = t.cached("sobel", lambda: sobel(np.stack([t.a, t.b, t.f]).astype(np.float32 if exact32 else np.float64)))
     sx, sy = sx.astype(dtype, copy=False), sy.astype(dtype, copy=False)
     g = np.sqrt(sx * sx + sy * sy)
     zero = sx == 0
@@ -185,22 +196,38 @@ def vif(t: Triple) -> float:
         if min(images.shape[-2:]) < size:
             return _vif_too_small(t)
         ref, dist = images[:2], images[2]
-        moments = filter_valid(np.concatenate([images, images * images, ref * dist]), taps)
-        mu1, mu2 = moments[0:2], moments[2]
-        s1 = np.maximum(moments[3:5] - mu1 * mu1, 0.0)
-        s2 = np.maximum(moments[5] - mu2 * mu2, 0.0)
-        s12 = moments[6:8] - mu1 * mu2
-        g = s12 / (s1 + eps)
-        sv = s2 - g * s12
+        stack = np.empty((8, *images.shape[1:]))
+        stack[0:3] = images
+        np.multiply(images, images, out=stack[3:6])
+        np.multiply(ref, dist, out=stack[6:8])
+        m = filter_valid(stack, taps)
+        mu1, mu2, s1, s2, s12 = m[0:2], m[2], m[3:5], m[5], m[6:8]
+        s1 -= mu1 * mu1
+        np.maximum(s1, 0.0, out=s1)
+        s2 -= mu2 * mu2
+        np.maximum(s2, 0.0, out=s2)
+        s12 -= mu1 * mu2
+        g = s1 + eps
+        np.divide(s12, g, out=g)
+        sv = s12 * g
+        np.subtract(s2, sv, out=sv)
         # The reference's cases, folded: g is zeroed where σ1² or σ2² is below eps or g < 0, and there the
         # numerator term vanishes whatever sv² is; σ1² below eps is zeroed for the denominator.
         flat1 = s1 < eps
-        np.copyto(g, 0.0, where=flat1 | (s2 < eps) | (g < 0))
+        dead = g < 0
+        dead |= flat1
+        dead |= s2 < eps
+        np.copyto(g, 0.0, where=dead)
         np.copyto(s1, 0.0, where=flat1)
         np.maximum(sv, eps, out=sv)
+        sv += noise
         # log10 in both sums: the common factor 1/ln 10 cancels in num/den, so natural logs (log1p) suffice.
-        num += np.log1p(g * g * s1 / (sv + noise)).sum(axis=(-2, -1))
-        den += np.log1p(s1 / noise).sum(axis=(-2, -1))
+        g *= g
+        g *= s1
+        g /= sv
+        num += np.log1p(g, out=g).sum(axis=(-2, -1))
+        s1 *= 1.0 / noise
+        den += np.log1p(s1, out=s1).sum(axis=(-2, -1))
     with np.errstate(divide="ignore", invalid="ignore"):
         per_source = num / den
     per_source[np.isnan(per_source)] = 1.0
@@ -217,15 +244,6 @@ def _vif_too_small(t: Triple) -> float:
 @define("Qabf", E, "Xydeas-Petrovic edge preservation, Sobel, zero padding", (0.0, 1.0))
 def qabf_evaluator(t: Triple) -> float:
     return qabf(t, dtype=np.float32)
-
-
-def grey_levels(t: Triple) -> bool:
-    """Whether all three images hold integers 0..255 (then window sums of products stay below 2^24 and float32
-    sums are exact)."""
-    def check() -> bool:
-        return all(x is not None and x.min() >= 0 and x.max() <= 255 and np.array_equal(x, np.round(x)) for x in (t.a, t.b, t.f))
-
-    return t.cached("grey-levels", check)
 
 
 @define("SSIM", E, "SSIM(F,A) + SSIM(F,B), skimage defaults (7x7 uniform, sample covariance), data_range 255", (-2.0, 2.0))

@@ -100,11 +100,13 @@ def box_sum_valid(x: np.ndarray, size: int) -> np.ndarray:
 
 def sobel(x: np.ndarray, border: str = "zero") -> tuple[np.ndarray, np.ndarray]:
     """Same-size correlation of [..., H, W] with [[-1,0,1],[-2,0,2],[-1,0,1]] (Sx) and [[1,2,1],[0,0,0],[-1,-2,-1]]
-    (Sy), as separable smoothing and difference passes; `border` "zero" or "replicate" padding."""
+    (Sy), as separable smoothing and difference passes; `border` "zero" or "replicate" padding. float32 input
+    stays float32 (exact for integer grey levels), anything else is float64."""
     pad = [(0, 0)] * (x.ndim - 2) + [(1, 1), (1, 1)]
-    p = np.pad(np.asarray(x, dtype=np.float64), pad, mode="constant" if border == "zero" else "edge")
-    down = p[..., :-2, :] + 2.0 * p[..., 1:-1, :] + p[..., 2:, :]
+    x = x if x.dtype == np.float32 else np.asarray(x, dtype=np.float64)
+    p = np.pad(x, pad, mode="constant" if border == "zero" else "edge")
+    down = p[..., :-2, :] + 2 * p[..., 1:-1, :] + p[..., 2:, :]
     sx = down[..., :, 2:] - down[..., :, :-2]
-    across = p[..., :, :-2] + 2.0 * p[..., :, 1:-1] + p[..., :, 2:]
+    across = p[..., :, :-2] + 2 * p[..., :, 1:-1] + p[..., :, 2:]
     sy = across[..., :-2, :] - across[..., 2:, :]
     return sx, sy
