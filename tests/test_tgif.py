@@ -7,14 +7,15 @@ their shape and values, whatever encoder wrote them).
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
 import torch
-from conftest import pair_paths, run_fusekit
+from conftest import TRAIN, pair_paths, run_fusekit
 
-from fusekit.io.formats import write_safetensors
-from fusekit.io.images import read_image, to_grey
+from fusekit.io.formats import read_checkpoint, write_safetensors
+from fusekit.io.images import read_image, to_grey, write_image
 from fusekit.models import FUSION_MODELS
 from fusekit.models.checkpoints import load_model, save_checkpoint
 from fusekit.models.tgif import TGIFConfig, build
@@ -121,3 +122,40 @@ def test_save_load_fuse_gives_identical_output(tmp_path):
     assert result.returncode == 0, result.stderr.decode()
     want = np.round(expected[0, 0].clamp(0, 1).numpy() * 255).astype(np.uint8)
     assert np.array_equal(read_image(out), want)
+
+
+def training_pair(tmp_path, dataset: str, folders: tuple[str, str], name: str, window: tuple[int, int, int, int]) -> str:
+    """A manifest of one real training pair cut to a fixed window (no random crop: the loss moves only by training)."""
+    top, left, height, width = window
+    entry = {"name": name}
+    for role, folder in zip("ab", folders):
+        image = read_image(TRAIN / dataset / folder / f"{name}.png")
+        path = tmp_path / f"{name}_{role}.png"
+        write_image(path, image[top:top + height, left:left + width])
+        entry[role] = str(path)
+    manifest = tmp_path / "pairs.jsonl"
+    manifest.write_text(json.dumps(entry) + "\n")
+    return str(manifest)
+
+
+def logged_losses(run: str) -> list[float]:
+    rows = [json.loads(line) for line in open(f"{run}/log.jsonl")]
+    return [row["loss"] for row in rows if row["kind"] == "train"]
+
+
+def test_fusekit_train_steps_reduce_the_loss(tmp_path):
+    manifest = training_pair(tmp_path, "IVF/MSRS", ("ir", "vi"), "00032N", (200, 300, 64, 96))
+    features = tmp_path / "text"
+    features.mkdir()
+    write_safetensors(features / "00032N.safetensors", "text-features", {"text": text_tokens(7)[0]},
+                      {"encoder": "blip2", "dim": "768"})
+    tiny_fields = [item for key, value in (("dim", 8), ("heads", 2), ("encoder_blocks", 1), ("decoder_blocks", 1),
+                                           ("adapter_hidden", 16)) for item in ("--set", f"{key}={value}")]
+    result = run_fusekit("train", "--model", "tgif", "--task", "ivf", "--data", manifest, "--text", str(features),
+                         "--out", str(tmp_path / "run"), *tiny_fields, "--batch-size", "1", "--crop", "0",
+                         "--resize", "none", "--augment", "none", "--lr", "2e-3", "--max-steps", "8",
+                         "--log-every", "1", "--device", "cpu")
+    assert result.returncode == 0, result.stderr.decode()
+    losses = logged_losses(tmp_path / "run")
+    assert len(losses) == 8 and losses[-1] < 0.9 * losses[0], losses
+    assert json.loads(read_checkpoint(tmp_path / "run" / "model.safetensors")[1]["config"])["dim"] == 8
