@@ -173,7 +173,7 @@ class MGFusion(nn.Module):
         self.reconstruct = nn.Conv2d(c, 1, 3, padding=1)
 
     def forward(self, a: torch.Tensor, b: torch.Tensor, image_embed_a: torch.Tensor | None = None,
-                image_embed_b: torch.Tensor | None = None, **_unused) -> torch.Tensor:
+                image_embed_b: torch.Tensor | None = None) -> torch.Tensor:
         needs_embeds = self.config.use_cii or self.config.use_cff
         if needs_embeds and (image_embed_a is None or image_embed_b is None):
             raise ValueError("mgfusion needs image_embed_a and image_embed_b (CLIP image features)")

@@ -182,7 +182,7 @@ class TeSG(nn.Module):
         return f_vi_rec, f_iv_rec
 
     def forward(self, a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None,
-                text_semantics: torch.Tensor | None = None, **_unused) -> torch.Tensor:
+                text_semantics: torch.Tensor | None = None) -> torch.Tensor:
         config = self.config
         if config.use_mgca and mask is None:
             raise ValueError("tesg needs a mask [B, 1, H, W] (from TeSG's semantic information generator)")
