@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from . import stats  # noqa: F401  (registers the default backend)
-
+from . import blip2, florence2, llm, sam  # noqa: F401  (register the model backends; heavy imports are lazy)
 from .base import DESCRIBERS, PIPELINE_ORDER, DescribeOptions, ImageInfo
 from .cache import default_cache_dir
 from .pipeline import Pipeline, backend_names, describe_pair

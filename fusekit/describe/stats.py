@@ -233,7 +233,9 @@ class StatsDescriber(Describer):
     def describe(self, image: ImageInfo) -> dict:
         measured = _measured(image)
         partner = _measured(image.partner) if image.partner is not None else None
-        return describe_arrays(image.pixels, image.task, image.role, image.path, measured=(measured, partner))
+        texts = describe_arrays(image.pixels, image.task, image.role, image.path, measured=(measured, partner))
+        image.memo["stats_paragraph"] = texts["paragraph"]  # the llm backend quotes it as measured statistics
+        return texts
 
 
 def _measured(image: ImageInfo) -> Measurements:

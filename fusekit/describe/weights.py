@@ -29,6 +29,7 @@ def load_pretrained(loader, model_id: str, model_path: str | None, what: str, **
     else:
         source, local_only = model_id, hub_offline()
     log.verbose(f"loading {what} from {source}")
+    quiet_transformers()
     try:
         return loader(source, local_files_only=local_only, **kwargs)
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -39,6 +40,16 @@ def load_pretrained(loader, model_id: str, model_path: str | None, what: str, **
                                "the folder needs config.json, the weights and the tokenizer/processor files saved with save_pretrained") from exc
         how = "download them once with `hf download " + model_id + "`" + (" (the hub is in offline mode here)" if local_only else "")
         raise FusekitError(f"{what} weights {model_id!r} are not in the Hugging Face cache", f"{how}, or give --model-path DIR") from exc
+
+
+def quiet_transformers() -> None:
+    """Keep transformers' own warnings and progress bars off stderr unless debugging (-vv)."""
+    if log.settings.verbosity >= 2:
+        return
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
 
 
 def read_json_file(folder: str | None, name: str) -> dict:

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from . import offline  # noqa: F401  (registers the default encoder)
+from . import models, offline  # noqa: F401  (register the encoders; model weights load lazily)
 from .base import TEXT_ENCODERS, TextEncoder, TextOptions
 from .features import encode_descriptions, get_encoder, image_text
 

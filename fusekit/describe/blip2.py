@@ -1,0 +1,37 @@
+"""The `blip2` backend: a one-sentence caption per image (FILM's "image caption"), Blip2ForConditionalGeneration."""
+
+from __future__ import annotations
+
+import functools
+
+from .base import DESCRIBERS, Describer, ImageInfo
+
+
+@DESCRIBERS.register("blip2", aliases=("blip",))
+class Blip2Describer(Describer):
+    name = "blip2"
+    default_model = "Salesforce/blip2-opt-2.7b"
+
+    @functools.cached_property
+    def loaded(self):
+        from transformers import Blip2ForConditionalGeneration, Blip2Processor
+
+        from .weights import load_pretrained, model_device
+
+        model_id = self.options.model_ids.get(self.name) or self.default_model
+        device, dtype = model_device(self.options)
+        processor = load_pretrained(Blip2Processor.from_pretrained, model_id, self.model_path, "BLIP-2 processor")
+        model = load_pretrained(Blip2ForConditionalGeneration.from_pretrained, model_id, self.model_path, "BLIP-2 captioning model")
+        return processor, model.to(device=device, dtype=dtype).eval(), device, dtype
+
+    def describe(self, image: ImageInfo) -> dict:
+        import torch
+        from PIL import Image
+
+        processor, model, device, dtype = self.loaded
+        inputs = processor(images=Image.fromarray(image.rgb()), return_tensors="pt")
+        pixels = inputs["pixel_values"].to(device=device, dtype=dtype)
+        with torch.inference_mode():
+            output = model.generate(pixel_values=pixels, max_new_tokens=self.options.max_new_tokens, do_sample=False)
+        caption = processor.batch_decode(output, skip_special_tokens=True)[0].strip()
+        return {"caption": caption}

@@ -1,0 +1,93 @@
+"""Text encoders backed by pretrained models: BLIP-2's Q-Former text model (FILM) and CLIP's text model.
+
+Both return per-token states (no pooling), the shape FILM's cross-attention consumes: BLIP-2 gives the 768-d
+Q-Former hidden states (FILM's features; LAVIS calls them ``text_embeds``) or, with ``--projected``, the 256-d
+projected ones; CLIP gives its text transformer's last hidden states. Texts longer than the model's position
+limit are cut (CLIP: 77 tokens).
+"""
+
+from __future__ import annotations
+
+import functools
+
+from .base import TEXT_ENCODERS, TextEncoder
+
+
+class _ModelEncoder(TextEncoder):
+    model_class = ""
+    what = ""
+
+    @functools.cached_property
+    def loaded(self):
+        import transformers
+
+        from ..describe.weights import load_pretrained, model_device
+
+        model_id = self.options.model_id or self.default_model
+        device, dtype = model_device(self.options)
+        tokenizer = load_pretrained(transformers.AutoTokenizer.from_pretrained, model_id, self.options.model_path, f"{self.what} tokenizer")
+        model = load_pretrained(getattr(transformers, self.model_class).from_pretrained, model_id, self.options.model_path, self.what)
+        return tokenizer, model.to(device=device, dtype=dtype).eval(), device
+
+    def _limit(self, model) -> int:
+        return min(self.options.max_tokens, int(self._positions(model)))
+
+    def _positions(self, model) -> int:
+        raise NotImplementedError
+
+    def _states(self, model, input_ids, attention_mask):
+        raise NotImplementedError
+
+    def encode(self, texts: list[str]) -> list:
+        import torch
+
+        tokenizer, model, device = self.loaded
+        outputs = []
+        for text in texts:  # one at a time: no padding, so every token row is a real token
+            encoded = tokenizer(text, return_tensors="pt", truncation=True, max_length=self._limit(model))
+            with torch.inference_mode():
+                states = self._states(model, encoded["input_ids"].to(device), encoded["attention_mask"].to(device))
+            outputs.append(states[0].float().cpu().contiguous())
+        return outputs
+
+
+@TEXT_ENCODERS.register("blip2", aliases=("qformer",))
+class Blip2TextEncoder(_ModelEncoder):
+    """BLIP-2 Q-Former text features (Blip2TextModelWithProjection), as FILM uses."""
+
+    name = "blip2"
+    default_model = "Salesforce/blip2-itm-vit-g"
+    model_class = "Blip2TextModelWithProjection"
+    what = "BLIP-2 Q-Former text model"
+
+    def _positions(self, model) -> int:
+        return model.config.qformer_config.max_position_embeddings
+
+    @property
+    def dim(self) -> int:
+        config = self.loaded[1].config
+        return int(config.image_text_hidden_size if self.options.projected else config.qformer_config.hidden_size)
+
+    def _states(self, model, input_ids, attention_mask):
+        output = model(input_ids=input_ids, attention_mask=attention_mask)
+        return output.text_embeds if self.options.projected else output.last_hidden_state
+
+
+@TEXT_ENCODERS.register("clip")
+class ClipTextEncoder(_ModelEncoder):
+    """CLIP text transformer token states (CLIPTextModel)."""
+
+    name = "clip"
+    default_model = "openai/clip-vit-base-patch32"
+    model_class = "CLIPTextModel"
+    what = "CLIP text model"
+
+    def _positions(self, model) -> int:
+        return model.config.max_position_embeddings
+
+    @property
+    def dim(self) -> int:
+        return int(self.loaded[1].config.hidden_size)
+
+    def _states(self, model, input_ids, attention_mask):
+        return model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
