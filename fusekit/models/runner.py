@@ -2,9 +2,10 @@
 
 For each pair the runner reads both images, turns them into the model's inputs (grey = BT.601 luma rounded to
 integers, the released FILM convention; RGB for models whose spec says ``colour == "rgb"``), loads the guidance
-the model needs (text features, image features, semantics) and checks it against what the weights expect, runs
-the model (learned: torch under `inference_mode` on the chosen device and precision, same-size pairs batched;
-training-free: `spec.fuse_arrays`), then post-processes and re-attaches colour:
+the model needs (text features, image features, semantics; text features for weights trained on the `offline`
+encoder are made on the fly when none are given, so the bundled model needs no files) and checks it against
+what the weights expect, runs the model (learned: torch under `inference_mode` on the chosen device and
+precision, same-size pairs batched; training-free: `spec.fuse_arrays`), then post-processes and re-attaches colour:
 
 - colour (default ``auto``): the fused luma gets the chroma of the colour source — IVF: the visible image (B);
   MIF: the functional image (B); MEF and MFF: a saturation-weighted blend of both sources' Cb/Cr (each weighted
@@ -178,6 +179,14 @@ def _check_hashes(path: str, metadata: dict, hashes, item: Item) -> None:
     log.warn(f"{item.name}: {path} was computed from other images (hashes differ)")
 
 
+def offline_text_features(item: Item, task: str) -> tuple[dict, dict]:
+    """What `fusekit describe --backend stats | fusekit encode-text --encoder offline` writes for a pair, in memory."""
+    from ..describe import describe_pair
+    from ..text import encode_descriptions
+
+    return encode_descriptions(describe_pair(item.a, item.b, task, backends=("stats",)), "offline")
+
+
 # ------------------------------------------------------------------------------------------------- colour
 
 
@@ -287,12 +296,19 @@ class Fuser:
                 raise UsageError(f"model {self.name!r} is training-free and takes no --weights", "drop --weights")
             self.module, self.metadata = None, {"model": self.name}
 
+    def _offline_text(self, word: str, item: Item) -> bool:
+        """Whether `item`'s text features are made on the fly: no --text and no manifest field, and the weights
+        expect the `offline` encoder, whose features need no downloads (the bundled `compact` model's case)."""
+        kind = GUIDANCE_FILES[word][0]
+        return (word == "text" and self.sources[kind].path is None and not item.fields.get(MANIFEST_FIELDS[kind])
+                and self.metadata.get("text_encoder") == "offline")
+
     def check_guidance_given(self, items: list[Item]) -> None:
         """A model needing guidance without a source for it fails before any work starts."""
         for word in self.spec.guidance:
             kind, option, _ = GUIDANCE_FILES[word]
             field_name = MANIFEST_FIELDS[kind]
-            if self.sources[kind].path is None and not all(item.fields.get(field_name) for item in items):
+            if self.sources[kind].path is None and not all(item.fields.get(field_name) or self._offline_text(word, item) for item in items):
                 hint = {
                     "text-features": f"make them with: fusekit describe A B --task {self.task} | fusekit encode-text --encoder {self.metadata.get('text_encoder', 'offline')} -o pair.safetensors",
                     "image-features": "make them with fusekit encode-image",
@@ -332,8 +348,12 @@ class Fuser:
         guidance = {}
         for word in self.spec.guidance:
             kind, option, names = GUIDANCE_FILES[word]
-            path, by_hash = self.sources[kind].file_for(item, hashes)
-            tensors, metadata = _read_guidance_file(kind, path)
+            if self._offline_text(word, item):
+                path, by_hash = f"offline text features of {item.name}", True
+                tensors, metadata = offline_text_features(item, self.task)
+            else:
+                path, by_hash = self.sources[kind].file_for(item, hashes)
+                tensors, metadata = _read_guidance_file(kind, path)
             if not by_hash:
                 _check_hashes(path, metadata, hashes, item)
             wanted = {name: tensors.get(name) for name in names}
