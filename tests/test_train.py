@@ -1,0 +1,160 @@
+"""`fusekit train` end to end on real training pairs: loss goes down, resume is exact, interruption is safe,
+DDP under torchrun matches one process, and a trained checkpoint runs in `fuse`.
+
+The loop's mechanics use the test-only ``tiny-test`` model (tests/train_tiny.py); one test trains a real registered
+model (TGIF, tiny config) and fuses with the result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import DATA, REPO, assert_user_error, run_fusekit
+from train_tiny import TEXT_DIM, ivf_manifest
+
+from fusekit.cli import main
+
+HELPER = Path(__file__).resolve().parent / "train_tiny.py"
+COMMON = ["--model", "tiny-test", "--task", "ivf", "--crop", "32", "--batch-size", "4", "--lr", "0.01",
+          "--log-every", "1", "--device", "cpu", "-q"]
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory) -> Path:
+    return ivf_manifest(tmp_path_factory.mktemp("tiny-data"))
+
+
+def train_rows(out: Path, kind: str = "train") -> list[dict]:
+    return [row for row in map(json.loads, (out / "log.jsonl").read_text().splitlines()) if row["kind"] == kind]
+
+
+def weights(path: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
+
+
+def test_a_few_steps_reduce_the_loss(manifest, tmp_path):
+    out = tmp_path / "run"
+    code = main(["train", *COMMON, "--data", str(manifest), "--epochs", "8", "--out", str(out)])
+    assert code == 0
+    losses = [row["loss"] for row in train_rows(out)]
+    assert len(losses) == 16  # 8 pairs / batch 4 = 2 steps per epoch
+    assert sum(losses[-4:]) / 4 < 0.8 * sum(losses[:4]) / 4, losses
+    run = json.loads((out / "run.json").read_text())
+    assert run["loss"] == "film" and run["preset"]["batch_size"] == 4 and len(run["data_sha256"]) == 64
+    _, meta = __import__("fusekit.io.formats", fromlist=["read_checkpoint"]).read_checkpoint(out / "model.safetensors")
+    assert meta["model"] == "tiny-test" and meta["task"] == "ivf" and meta["step"] == "16"
+    assert meta["data_manifest_sha256"] == run["data_sha256"] and meta["text_dim"] == str(TEXT_DIM)
+    assert meta["train_command"].startswith("fusekit train")
+
+
+def test_resume_continues_with_the_same_steps_and_optimizer_state(manifest, tmp_path):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    args = [*COMMON, "--data", str(manifest), "--epochs", "3"]
+    assert main(["train", *args, "--out", str(straight)]) == 0
+    assert main(["train", *args, "--out", str(split), "--max-steps", "3"]) == 0  # stops mid-epoch 2
+    assert json.loads(json.dumps(train_rows(split)[-1]))["step"] == 3
+    assert main(["train", "--resume", "--out", str(split), "-q", "--max-steps", "6"]) == 0
+    assert [row["step"] for row in train_rows(split)] == [1, 2, 3, 4, 5, 6]
+    a, b = weights(straight / "model.safetensors"), weights(split / "model.safetensors")
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-6), key
+    state_a = torch.load(straight / "checkpoints" / "step-00000006.state.pt", weights_only=True)
+    state_b = torch.load(split / "checkpoints" / "step-00000006.state.pt", weights_only=True)
+    assert state_b["step"] == 6 and state_b["epoch"] == state_a["epoch"] == 3
+    for index, entry in state_a["optimizer"]["state"].items():
+        for name in ("exp_avg", "exp_avg_sq", "step"):
+            assert torch.allclose(entry[name], state_b["optimizer"]["state"][index][name], atol=1e-7), (index, name)
+
+
+def test_an_existing_run_is_not_overwritten(manifest, tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", *COMMON, "--data", str(manifest), "--max-steps", "1", "--out", str(out)]) == 0
+    result = subprocess.run([sys.executable, str(HELPER), "train", *COMMON, "--data", str(manifest), "--out", str(out)], capture_output=True)
+    assert_user_error(result, "train", 1, "--resume")
+
+
+def test_sigterm_leaves_a_resumable_checkpoint_and_no_partial_files(manifest, tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen([sys.executable, str(HELPER), "train", *COMMON, "--data", str(manifest), "--epochs", "10000",
+                                "--out", str(out)], stderr=subprocess.PIPE, env=env)
+    log_file = out / "log.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log_file.is_file() and len(log_file.read_text().splitlines()) >= 3):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, stderr.decode()
+    assert "Traceback" not in stderr.decode()
+    assert not [p for p in out.rglob("*") if p.name.startswith(".fusekit-tmp-")]
+    checkpoints = sorted((out / "checkpoints").glob("step-*.safetensors"))
+    assert checkpoints and not (out / "model.safetensors").exists()
+    step = int(checkpoints[-1].stem.split("-")[1])
+    assert step == train_rows(out)[-1]["step"] >= 3
+    state = torch.load(checkpoints[-1].with_suffix(".state.pt"), weights_only=True)
+    assert state["step"] == step
+    assert main(["train", "--resume", "--out", str(out), "-q", "--max-steps", str(step + 2)]) == 0
+    assert train_rows(out)[-1]["step"] == step + 2
+
+
+def test_two_gloo_processes_match_one_process_with_the_same_global_batch(manifest, tmp_path):
+    """Tolerance: losses agree to 1e-5 relative, weights to 1e-5 absolute (only the order of float sums differs)."""
+    single, ddp = tmp_path / "single", tmp_path / "ddp"
+    args = [*COMMON, "--data", str(manifest), "--max-steps", "4"]
+    assert main(["train", *args, "--out", str(single)]) == 0
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
+                             str(HELPER), "train", *args, "--out", str(ddp)], capture_output=True, env=env, cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stderr.decode()[-3000:]
+    one, two = train_rows(single), train_rows(ddp)
+    assert [row["step"] for row in one] == [row["step"] for row in two] == [1, 2, 3, 4]
+    for x, y in zip(one, two):
+        assert y["loss"] == pytest.approx(x["loss"], rel=1e-5)
+    run = json.loads((ddp / "run.json").read_text())
+    assert run["world_size"] == 2
+    a, b = weights(single / "model.safetensors"), weights(ddp / "model.safetensors")
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-5), key
+
+
+def test_a_trained_registered_model_runs_in_fuse(manifest, tmp_path):
+    """TGIF (tiny config) trained two steps by the CLI; `fuse --weights` loads the result and writes a PNG."""
+    out = tmp_path / "tgif"
+    result = run_fusekit("train", "--model", "tgif", "--task", "ivf", "--data", manifest, "--crop", "32", "--batch-size", "2",
+                         "--max-steps", "2", "--set", "dim=8", "--set", "heads=2", "--set", f"text_dim={TEXT_DIM}",
+                         "--set", "adapter_hidden=8", "--device", "cpu", "--out", out)
+    assert result.returncode == 0, result.stderr.decode()
+    entry = json.loads(manifest.read_text().splitlines()[0])
+    fused = tmp_path / "fused.png"
+    result = run_fusekit("fuse", entry["a"], entry["b"], "--task", "ivf", "--model", "tgif", "--weights", out / "model.safetensors",
+                         "--text", entry["text"], "--device", "cpu", "-o", fused)
+    assert result.returncode == 0, result.stderr.decode()
+    from fusekit.io.images import read_image
+
+    assert read_image(fused).shape[:2] == read_image(entry["a"]).shape[:2]
+
+
+def test_validation_rows_use_the_metrics_of_the_evaluator(manifest, tmp_path):
+    out = tmp_path / "val"
+    val = ivf_manifest(tmp_path / "val-data", count=2, base=DATA / "IVF" / "TNO")
+    assert main(["train", *COMMON, "--data", str(manifest), "--epochs", "1", "--val", str(val), "--val-crop", "64", "--out", str(out)]) == 0
+    (row,) = train_rows(out, "val")
+    assert row["epoch"] == 1 and row["step"] == 2 and row["pairs"] == 2 and row["loss"] > 0
+    assert sorted(row["metrics"]) == sorted(["EN", "SD", "SF", "AG", "VIF", "Qabf"])
+
+
+def test_missing_guidance_is_one_clear_error(tmp_path):
+    base = Path(str(DATA)) / "IVF" / "TNO"
+    result = subprocess.run([sys.executable, str(HELPER), "train", *COMMON, "--data", str(base), "--out", str(tmp_path / "x")], capture_output=True)
+    assert_user_error(result, "train", 1, "needs 'text' guidance")
+    assert not (tmp_path / "x").exists()
