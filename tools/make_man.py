@@ -43,7 +43,7 @@ def _synopsis(full: str, cmd) -> str:
     parts = [f"\\fB{full}\\fR", "[\\fIOPTIONS\\fR]"]
     for param in cmd.params:
         if param.param_type_name == "argument":
-            name = param.human_readable_name.upper()
+            name = getattr(param, "human_readable_name", param.name).upper()
             parts.append(f"\\fI{name}\\fR..." if param.nargs == -1 else f"\\fI{name}\\fR")
     if getattr(cmd, "commands", None):
         parts.append("\\fICOMMAND\\fR")
@@ -70,7 +70,7 @@ def render(full: str, cmd) -> str:
     if arguments:
         lines.append(".SH ARGUMENTS")
         for param in arguments:
-            lines += [".TP", f"\\fI{param.human_readable_name.upper()}\\fR", _escape(getattr(param, "help", None) or "")]
+            lines += [".TP", f"\\fI{getattr(param, 'human_readable_name', param.name).upper()}\\fR", _escape(getattr(param, "help", None) or "")]
     if options:
         lines.append(".SH OPTIONS")
         for param in options:
