@@ -146,3 +146,16 @@ def test_semantics_command_end_to_end(tmp_path, tiny_sd):
                          str(tmp_path / "no-model"), "-o", str(tmp_path / "x.safetensors"))
     assert_user_error(result, "semantics", 1, "not available")
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_caption_from_a_describe_backend(tmp_path, tiny_sd, capsys):
+    """Without --caption/--descriptions the visible image is captioned by a describe backend (offline stats here)."""
+    from fusekit.cli import main
+    from fusekit.describe import describe_pair
+
+    out = tmp_path / "pair.safetensors"
+    code = main(["semantics", *map(str, PAIR), "--captioner", "stats", "--diffusion-model", str(tiny_sd),
+                 "--resolution", "32", "--samples", "1", "--device", "cpu", "-o", str(out)])
+    assert code == 0, capsys.readouterr().err
+    expected = describe_pair(str(PAIR[1]), None, "ivf")["images"][0]["texts"]["caption"]
+    assert read_semantics(out)[1]["caption"] == expected
