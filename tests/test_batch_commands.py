@@ -69,6 +69,7 @@ def test_encode_text_goes_past_a_damaged_descriptions_file(sources, tmp_path):
                             env={"FUSEKIT_CACHE": str(tmp_path / "cache")})
     assert described.returncode == 1
     (folder / f"{GOOD[3]}.json").write_text('{"schema": "fusekit.descriptions/1.0", "images": [')
+    (folder / ".fusekit-tmp-k1ll3d.json").write_text('{"schema": "fusekit.des')  # left by a killed describe: not an item
     encoded = run_fusekit("encode-text", folder, "-o", tmp_path / "text", "--summary", tmp_path / "e.json")
     stderr = assert_user_error(encoded, "encode-text", 1, contains=GOOD[3])
     summary = json.loads((tmp_path / "e.json").read_text())

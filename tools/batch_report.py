@@ -20,7 +20,7 @@ from pathlib import Path
 def collect(folder: Path) -> dict[str, dict]:
     """Per stage: summed counts, summed wall time, shards seen and the failures (name, reason, shard)."""
     stages: dict[str, dict] = defaultdict(lambda: {"processed": 0, "skipped": 0, "failures": [], "seconds": 0.0, "shards": 0})
-    for path in sorted(folder.glob("*.json")):
+    for path in sorted(p for p in folder.glob("*.json") if not p.name.startswith(".")):
         stage, _, shard = path.stem.rpartition("-")
         document = json.loads(path.read_text(encoding="utf-8"))
         totals = stages[stage or path.stem]

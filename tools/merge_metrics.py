@@ -65,7 +65,7 @@ def expand(arguments: list[str]) -> list[Path]:
     paths: list[Path] = []
     for argument in arguments:
         path = Path(argument)
-        paths.extend(sorted(path.glob("*.json")) if path.is_dir() else [path])
+        paths.extend(sorted(p for p in path.glob("*.json") if not p.name.startswith(".")) if path.is_dir() else [path])
     return paths
 
 

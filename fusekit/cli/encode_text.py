@@ -29,7 +29,7 @@ def _load_documents(source: str) -> tuple[list[tuple[str, dict]], bool]:
     from ..io.atomic import read_bytes
 
     if source != "-" and os.path.isdir(source):
-        files = sorted(Path(source).glob("*.json"))
+        files = sorted(path for path in Path(source).glob("*.json") if not path.name.startswith("."))  # not a killed write's temp file
         if not files:
             raise FusekitError(f"no .json files in {source}", "write them with fusekit describe A_DIR B_DIR -o DIR")
         return [(str(path), _parse_or_error(path.read_bytes(), str(path))) for path in files], True
