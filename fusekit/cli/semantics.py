@@ -18,7 +18,7 @@ The caption T of the visible image (B) comes from --caption, from a descriptions
 
 Needs diffusers (the diffusion extra of fusekit, or pip install diffusers) and Stable Diffusion weights (--diffusion-model: a Hugging Face id in the cache or a local diffusers folder).
 
-One pair writes -o FILE.safetensors; two folders or --manifest write -o DIR/<name>.safetensors (manifest fields: caption, mask). Give them to `fusekit fuse --model tesg --semantics` or `fusekit train --model tesg --semantics`.
+One pair writes -o FILE.safetensors; two folders or --manifest write -o DIR/<name>.safetensors (manifest fields: caption, mask = one mask image, out). Give them to `fusekit fuse --model tesg --semantics` or `fusekit train --model tesg --semantics`.
 
 Example: fusekit semantics ir.png vi.png --task ivf --caption "a man walking past a parked car" -o pair.safetensors
 """
@@ -115,8 +115,7 @@ def run(
         return str(item.fields.get("out") or Path(output) / f"{item.name}.safetensors") if batch else output
 
     def process(item) -> None:
-        masks = item.fields.get("mask") or mask
-        masks = [masks] if isinstance(masks, str) else list(masks)
+        masks = [item.fields["mask"]] if item.fields.get("mask") else mask
         tensors, metadata = generate_semantics(item.a, item.b, caption_of(item), diffusion(), masks or None)
         write_semantics(target(item), tensors, metadata)
 

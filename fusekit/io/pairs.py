@@ -99,7 +99,7 @@ def read_manifest(path: str | os.PathLike, roles: tuple[str, ...] = ("a", "b")) 
             raise FusekitError(f"manifest {path}: name {name!r} appears twice", "give each entry a unique 'name'")
         seen.add(name)
         paths = {role: _resolve(base, entry[role]) for role in roles}
-        fields = {key: _resolve(base, value) if key in ("text", "image_features", "out") else value for key, value in entry.items() if key not in roles and key != "name"}
+        fields = {key: _resolve(base, value) if key in ("text", "image_features", "semantics", "mask", "out") else value for key, value in entry.items() if key not in roles and key != "name"}
         items.append(Item(name, paths, fields))
     if not items and not problems:
         raise FusekitError(f"manifest {path} is empty", "add one JSON object per item")
