@@ -12,7 +12,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import DATA, GOLDEN, assert_user_error, run_fusekit
+from conftest import DATA, GOLDEN, run_fusekit
 from fusekit.io.images import read_image, write_image
 
 FUSED = GOLDEN / "metrics" / "fused"
@@ -144,16 +144,42 @@ def test_no_reference_metrics_need_only_the_fused_image(small_folders):
     assert set(row) == {"name", "fused", "EN", "SD"}
 
 
-def test_user_errors():
+def test_user_errors(capsys):
+    """In-process through the same entry point as the console script (the JSON test above covers the subprocess)."""
+    from fusekit.cli import main
+
+    def run(*args: str) -> tuple[int, str]:
+        code = main(["metrics", *map(str, args)])
+        return code, capsys.readouterr().err
+
     row = golden_row("00040N", "mean")
-    stderr = assert_user_error(run_fusekit("metrics", *triple(row), "--metrics", "EN,Qbaf"), "metrics", 2, "did you mean 'Qabf'")
-    assert "unknown metric" in stderr
-    assert_user_error(run_fusekit("metrics", *triple(row), "--metrics", "Qcv"), "metrics", 2, "--convention vifb")
-    assert_user_error(run_fusekit("metrics", *triple(row), "--convention", "matlab"), "metrics", 2, "convention")
-    assert_user_error(run_fusekit("metrics", *triple(row)[:2]), "metrics", 2, "expected 3 paths")
-    result = run_fusekit("metrics", *triple(row)[:2], "/nonexistent/b.png")
-    assert result.returncode == 1 and "Traceback" not in result.stderr.decode()
-    assert_user_error(run_fusekit("metrics", *triple(row), "-o", triple(row)[1]), "metrics", 1, "also an input")
+    code, stderr = run(*triple(row), "--metrics", "EN,Qbaf")
+    assert code == 2 and "fusekit metrics: error: unknown metric 'Qbaf' (did you mean 'Qabf'?" in stderr
+    code, stderr = run(*triple(row), "--metrics", "Qcv")
+    assert code == 2 and "--convention vifb" in stderr
+    code, stderr = run(*triple(row), "--convention", "matlab")
+    assert code == 2 and "unknown metric convention 'matlab'" in stderr
+    code, stderr = run(*triple(row)[:2])
+    assert code == 2 and "expected 3 paths" in stderr
+    code, stderr = run(*triple(row)[:2], "/nonexistent/b.png", "--metrics", "EN,MSE")
+    assert code == 1 and "image not found: /nonexistent/b.png" in stderr and "Traceback" not in stderr
+    code, stderr = run(*triple(row), "-o", triple(row)[1])
+    assert code == 1 and "also an input" in stderr
+
+
+def test_table_on_a_terminal(small_folders, capsys, monkeypatch):
+    """stdout a terminal: a rich table with the direction of each metric and a mean row."""
+    import sys
+
+    from fusekit.cli import main
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.setenv("COLUMNS", "160")
+    code = main(["metrics", str(small_folders / "fused"), str(small_folders / "a"), str(small_folders / "b"), "--metrics", "EN,MSE"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "EN ↑" in out and "MSE ↓" in out and "evaluator convention" in out
+    assert "00040N" in out and "Lamp" in out and "mean" in out
 
 
 def test_list_shows_every_metric_with_its_direction():
