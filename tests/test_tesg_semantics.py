@@ -159,3 +159,23 @@ def test_caption_from_a_describe_backend(tmp_path, tiny_sd, capsys):
     assert code == 0, capsys.readouterr().err
     expected = describe_pair(str(PAIR[1]), None, "ivf")["images"][0]["texts"]["caption"]
     assert read_semantics(out)[1]["caption"] == expected
+
+
+def test_manifest_batch_keeps_going_past_a_bad_item(tmp_path, tiny_sd, capsys):
+    from fusekit.cli import main
+
+    height, width = load_grey(PAIR[0]).shape
+    seg = np.zeros((height, width), np.uint8)
+    seg[5:9, 7:12] = 255
+    write_image(tmp_path / "seg.png", seg)
+    entries = [{"name": "good", "a": str(PAIR[0]), "b": str(PAIR[1]), "caption": "a car", "mask": "seg.png"},
+               {"name": "bad", "a": str(PAIR[0]), "b": str(PAIR[1]), "caption": "a car", "mask": "missing.png"}]
+    (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(entry) + "\n" for entry in entries))
+    code = main(["semantics", "--manifest", str(tmp_path / "pairs.jsonl"), "--diffusion-model", str(tiny_sd),
+                 "--device", "cpu", "-o", str(tmp_path / "out")])
+    assert code == 1
+    assert "bad" in capsys.readouterr().err
+    tensors, metadata = read_semantics(tmp_path / "out" / "good.safetensors")
+    assert torch.equal(tensors["mask"], torch.from_numpy((seg > 0).astype(np.float32)))
+    assert metadata["mask_source"] == "files" and metadata["keyword"] == "car"
+    assert not (tmp_path / "out" / "bad.safetensors").exists()
