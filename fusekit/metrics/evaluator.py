@@ -32,9 +32,10 @@ def entropy_bits(image: np.ndarray, rounding) -> float:
 
 def pearson(x: np.ndarray, y: np.ndarray) -> float:
     """Pearson r; NaN when either image is constant (0/0), as in the reference."""
-    dx, dy = x - x.mean(), y - y.mean()
-    denominator = math.sqrt(float((dx * dx).sum()) * float((dy * dy).sum()))
-    return float((dx * dy).sum()) / denominator if denominator > 0 else math.nan
+    dx = np.ravel(x - x.mean())
+    dy = np.ravel(y - y.mean())
+    denominator = math.sqrt(float(np.dot(dx, dx)) * float(np.dot(dy, dy)))
+    return float(np.dot(dx, dy)) / denominator if denominator > 0 else math.nan
 
 
 def category_codes(image: np.ndarray) -> tuple[np.ndarray, int]:
