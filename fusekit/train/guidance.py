@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +69,6 @@ class GuidanceInfo:
     text_dim: int | None = None
     image_encoder: str | None = None
     image_dim: int | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 class FolderIndex:

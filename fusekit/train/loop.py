@@ -59,6 +59,7 @@ class Settings:
     crop: int | None = None  # 0 = whole images
     resize: str | None = None  # "film" or "none"
     augment: list[str] | None = None
+    paper_augment: bool = True  # apply spec.train_augment (False: the paper's "without it" ablation)
     grad_clip: float | None = None
     loss: str | None = None
     config: dict = field(default_factory=dict)  # model config overrides
@@ -220,7 +221,8 @@ def _run(settings: Settings, ctx, stop: StopRequest, torch) -> int:
         preset = dataclasses.replace(preset, crop=settings.crop or None)
     if settings.resize is not None:
         preset = dataclasses.replace(preset, resize=None if settings.resize == "none" else settings.resize)
-    for name in preset.augment + ((spec.train_augment,) if spec.train_augment else ()):
+    paper_augment = spec.train_augment if settings.paper_augment else None
+    for name in preset.augment + ((paper_augment,) if paper_augment else ()):
         AUGMENTATIONS.canonical(name)
     loss_name = LOSSES.canonical(settings.loss or spec.default_loss or "film")
     loss_fn = LOSSES.get(loss_name)
@@ -262,7 +264,7 @@ def _run(settings: Settings, ctx, stop: StopRequest, torch) -> int:
     if stop.signal is not None:
         log.info("stopped before the first step; nothing to save")
         return stop.exit_code
-    pipeline = Pipeline(resize=preset.resize, paper_augment=spec.train_augment, crop=preset.crop, extra=preset.augment)
+    pipeline = Pipeline(resize=preset.resize, paper_augment=paper_augment, crop=preset.crop, extra=preset.augment)
     if per_rank > 1 and not pipeline.fixed_shape() and len({p.shape for p in pairs}) > 1:
         raise UsageError("training pairs differ in size and batches need one size", "use --crop N, --resize film or --batch-size 1")
     if len(pairs) < preset.batch_size:
@@ -333,7 +335,7 @@ def _run(settings: Settings, ctx, stop: StopRequest, torch) -> int:
         "data_manifest_sha256": data_sha, "preset": json.dumps(dataclasses.asdict(preset), sort_keys=True),
     }
     for key, value in dataclasses.asdict(provider.info).items():
-        if key != "notes" and value is not None:
+        if value is not None:
             meta[key] = str(value)
 
     def save(at_epoch: int, at_batch: int) -> Path:
