@@ -185,3 +185,12 @@ def test_fusekit_train_steps_reduce_the_loss(tmp_path):
     assert len(losses) == 8 and losses[-1] < 0.9 * losses[0], losses
     parts = json.loads(open(tmp_path / "run" / "log.jsonl").readline())["parts"]
     assert set(parts) == {"base_pixel", "base_grad", "feat_grad", "feat_ssim"}
+
+    # Exp. III "w/o VE": the same first step on the whole pair instead of its five crops.
+    result = run_fusekit("train", "--model", "mtif", "--task", "mef", "--data", manifest, "--text", str(features),
+                         "--out", str(tmp_path / "without"), *tiny_fields, "--batch-size", "1", "--crop", "0",
+                         "--resize", "none", "--lr", "1e-2", "--max-steps", "1", "--device", "cpu",
+                         "--no-paper-augment")
+    assert result.returncode == 0, result.stderr.decode()
+    assert json.load(open(tmp_path / "without" / "run.json"))["settings"]["paper_augment"] is False
+    assert logged_losses(tmp_path / "without")[0] != pytest.approx(losses[0], rel=1e-3)
