@@ -14,6 +14,7 @@ import pytest
 import torch
 from conftest import TRAIN, pair_paths, run_fusekit
 
+from fusekit.errors import FusekitError
 from fusekit.io.formats import write_safetensors
 from fusekit.io.images import read_image, to_grey
 from fusekit.models import FUSION_MODELS
@@ -112,6 +113,8 @@ def test_ablations_change_what_they_say(tiny_clip):
     assert torch.equal(neither(a, b), run(neither, embed_a))  # no embeddings needed at all
     with pytest.raises(ValueError, match="image_embed"):
         full(a, b)
+    with pytest.raises(FusekitError, match="16-d"):
+        full(a, b, image_embed_a=torch.zeros(1, 8), image_embed_b=torch.zeros(1, 8))
     # w/o CFF the decoder sees exactly the concatenated CII outputs
     seen = {}
     no_cff.decoder.register_forward_hook(lambda module, inputs, output: seen.setdefault("in", inputs[0]))

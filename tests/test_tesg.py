@@ -15,6 +15,7 @@ import pytest
 import torch
 from conftest import TRAIN, pair_paths, run_fusekit
 
+from fusekit.errors import FusekitError
 from fusekit.io.images import read_image, to_grey
 from fusekit.models import FUSION_MODELS
 from fusekit.models.checkpoints import load_model, save_checkpoint
@@ -90,6 +91,8 @@ def test_ablations_change_what_they_say():
     assert not torch.allclose(run(no_gaf, mask, text()), run(no_gaf, mask, other_text))
     with pytest.raises(ValueError, match="mask"):
         full(a, b, text_semantics=text())
+    with pytest.raises(FusekitError, match="12-d"):
+        full(a, b, mask=mask, text_semantics=torch.zeros(1, 3, 7))
 
 
 def test_gated_fusion_is_eq_10():

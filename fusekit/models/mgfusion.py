@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..errors import FusekitError
 from ..train.losses import LOSSES, as_float32, gradient_loss, intensity_loss, sobel_gradient
 from .film import TransformerBlock
 from .registry import FusionModelSpec, register
@@ -178,6 +179,11 @@ class MGFusion(nn.Module):
         if needs_embeds and (image_embed_a is None or image_embed_b is None):
             raise ValueError("mgfusion needs image_embed_a and image_embed_b (CLIP image features)")
         if needs_embeds:
+            if image_embed_a.shape[-1] != self.config.embed_dim or image_embed_b.shape[-1] != self.config.embed_dim:
+                raise FusekitError(
+                    f"the image embeddings are {image_embed_a.shape[-1]}-d, this mgfusion model takes {self.config.embed_dim}-d",
+                    "re-run fusekit encode-image with the CLIP model the weights were trained with",
+                )
             image_embed_a = image_embed_a.to(a.dtype)
             image_embed_b = image_embed_b.to(a.dtype)
         f_ir, f_vi = self.ire(a), self.vie(b)

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import FusekitError
 from ..train.losses import LOSSES, as_float32, gradient_loss, intensity_loss, ssim_loss
 from .film import ChannelNorm, TransformerBlock
 from .registry import FusionModelSpec, register
@@ -188,6 +189,11 @@ class TeSG(nn.Module):
             raise ValueError("tesg needs a mask [B, 1, H, W] (from TeSG's semantic information generator)")
         if config.use_tivr and text_semantics is None:
             raise ValueError("tesg needs text_semantics [B, L, D] (from TeSG's semantic information generator)")
+        if config.use_tivr and text_semantics.shape[-1] != config.text_dim:
+            raise FusekitError(
+                f"the text semantics are {text_semantics.shape[-1]}-d, this tesg model takes {config.text_dim}-d",
+                "re-run fusekit semantics with the diffusion model the weights were trained with",
+            )
         if mask is not None:
             mask = mask.to(a.dtype)
         ir, vi = a, b
