@@ -156,9 +156,12 @@ def test_validation_rows_use_the_metrics_of_the_evaluator(manifest, tmp_path):
     out = tmp_path / "val"
     val = ivf_manifest(tmp_path / "val-data", count=2, base=DATA / "IVF" / "TNO")
     assert main(["train", *COMMON, "--data", str(manifest), "--epochs", "1", "--val", str(val), "--val-crop", "64", "--out", str(out)]) == 0
-    (row,) = train_rows(out, "val")
-    assert row["epoch"] == 1 and row["step"] == 2 and row["pairs"] == 2 and row["loss"] > 0
-    assert sorted(row["metrics"]) == sorted(["EN", "SD", "SF", "AG", "VIF", "Qabf"])
+    before, after = train_rows(out, "val")  # the initial weights, then after epoch 1
+    assert (before["epoch"], before["step"], after["epoch"], after["step"]) == (0, 0, 1, 2)
+    for row in (before, after):
+        assert row["pairs"] == 2 and row["loss"] > 0
+        assert sorted(row["metrics"]) == sorted(["EN", "SD", "SF", "AG", "VIF", "Qabf"])
+    assert before["loss"] != after["loss"]
 
 
 def test_missing_guidance_is_one_clear_error(tmp_path, capsys):

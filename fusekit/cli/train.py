@@ -106,7 +106,7 @@ def run(
     encoder_model: Annotated[Optional[str], typer.Option("--encoder-model", help="Text encoder model id or path.")] = None,
     image_encoder: Annotated[Optional[str], typer.Option("--image-encoder", help="Compute image embeddings with this encoder (clip), cached.")] = None,
     image_encoder_model: Annotated[Optional[str], typer.Option("--image-encoder-model", help="Image encoder model id or path.")] = None,
-    cache: Annotated[Optional[str], typer.Option("--cache", help="Folder for computed guidance [default: OUT/guidance-cache].")] = None,
+    cache: Annotated[Optional[str], typer.Option("--cache", help="Folder for computed guidance [default: $FUSEKIT_CACHE/train-guidance or ~/.cache/fusekit/train-guidance].")] = None,
 ) -> int:
     from ..train.guidance import GuidanceOptions
     from ..train.loop import Settings, train

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -246,3 +247,10 @@ class GuidanceProvider:
                 info.image_encoder, info.image_dim = encoder, dim
             elif (info.image_encoder, info.image_dim) != (encoder, dim):
                 raise FusekitError(f"image features differ between pairs ({info.image_encoder}/{info.image_dim} vs {encoder}/{dim})", "encode every pair with the same encoder")
+
+
+def default_cache_dir() -> str:
+    """Where computed guidance is kept between runs: ``$FUSEKIT_CACHE/train-guidance`` or
+    ``$XDG_CACHE_HOME/fusekit/train-guidance`` (``~/.cache/fusekit/train-guidance``)."""
+    base = os.environ.get("FUSEKIT_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "fusekit")
+    return os.path.join(base, "train-guidance")

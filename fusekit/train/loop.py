@@ -27,7 +27,7 @@ from ..io.atomic import write_text
 from ..io.formats import dump_json, sha256_file
 from . import distributed, state
 from .augment import AUGMENTATIONS
-from .guidance import GuidanceOptions, GuidanceProvider, TENSORS_FOR
+from .guidance import TENSORS_FOR, GuidanceOptions, GuidanceProvider, default_cache_dir
 from .layouts import find_pairs
 from .losses import LOSSES
 from .presets import PRESETS, schedule_factor
@@ -236,8 +236,8 @@ def _run(settings: Settings, ctx, stop: StopRequest, torch) -> int:
 
     # ---- data
     settings.guidance.task = task
-    if settings.guidance.describer and not settings.guidance.cache:
-        settings.guidance.cache = str(out / "guidance-cache")
+    if (settings.guidance.describer or settings.guidance.image_encoder) and not settings.guidance.cache:
+        settings.guidance.cache = default_cache_dir()
     selection = find_pairs(settings.data, task, settings.split)
     for name, reason in selection.problems:
         log.warn(f"skipping {name}: {reason}")
@@ -358,6 +358,9 @@ def _run(settings: Settings, ctx, stop: StopRequest, torch) -> int:
     stopped = False
     last_saved_step = step if resume_from is not None else -1
     with progress:
+        if val_pairs and ctx.is_main and resume_from is None:
+            _validate_and_log(run, progress, model, val_pairs, task, loss_fn, guidance_names, device, settings, autocast, stop, step, 0)
+        distributed.barrier(ctx)
         while epoch < preset.epochs and not stopped:
             lr = preset.lr * schedule_factor(preset.schedule, epoch, preset.epochs)
             for group in optimizer.param_groups:
@@ -411,11 +414,7 @@ def _run(settings: Settings, ctx, stop: StopRequest, torch) -> int:
                 break
             epoch, batch_in_epoch = epoch + 1, 0
             if val_pairs and ctx.is_main and (epoch % settings.val_every == 0 or epoch == preset.epochs):
-                result = validate(model, val_pairs, task, loss_fn, guidance_names, device, settings.val_metrics or VAL_METRICS,
-                                  settings.val_crop, autocast, should_stop=lambda: stop.signal is not None)
-                if result is not None:
-                    run.log({"kind": "val", "step": step, "epoch": epoch, **result})
-                    progress.note(f"epoch {epoch}: val loss {result['loss']:.4g}, " + ", ".join(f"{k} {v:.4g}" for k, v in result["metrics"].items()))
+                _validate_and_log(run, progress, model, val_pairs, task, loss_fn, guidance_names, device, settings, autocast, stop, step, epoch)
             distributed.barrier(ctx)
             stopped = stopped or distributed.any_true(ctx, stop.signal is not None)
             if step != last_saved_step:
@@ -435,6 +434,16 @@ def _run(settings: Settings, ctx, stop: StopRequest, torch) -> int:
         log.info(f"done: {step} steps; weights {final} (use: fusekit fuse --model {spec.name} --weights {final})")
     distributed.barrier(ctx)
     return 0
+
+
+def _validate_and_log(run, progress, model, val_pairs, task, loss_fn, guidance_names, device, settings, autocast, stop, step, epoch) -> None:
+    """One validation pass logged as a ``val`` row (epoch 0 = the initial weights); skipped when interrupted."""
+    result = validate(model, val_pairs, task, loss_fn, guidance_names, device, settings.val_metrics or VAL_METRICS,
+                      settings.val_crop, autocast, should_stop=lambda: stop.signal is not None)
+    if result is not None:
+        run.log({"kind": "val", "step": step, "epoch": epoch, **result})
+        label = "initial weights" if epoch == 0 else f"epoch {epoch}"
+        progress.note(f"{label}: val loss {result['loss']:.4g}, " + ", ".join(f"{k} {v:.4g}" for k, v in result["metrics"].items()))
 
 
 def write_bytes_copy(source: Path, target: Path) -> None:
