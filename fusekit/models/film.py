@@ -104,7 +104,7 @@ class ChannelAttention(nn.Module):
         self.out = nn.Conv2d(channels, channels, 1, bias=False)
 
     def forward(self, x: torch.Tensor, norm: ChannelNorm, band_rows: int) -> torch.Tensor:
-        """`out(attend(norm(x)))` for pixels-major x [B, H, W, C], computed band by band (the residual)."""
+        """`x + out(attend(norm(x)))` for pixels-major x [B, H, W, C], computed band by band."""
         batch, height, width, channels = x.shape
         per_head = channels // self.heads
         gram = x.new_zeros(batch, self.heads, per_head, per_head, dtype=torch.float32)
@@ -119,9 +119,10 @@ class ChannelAttention(nn.Module):
             qkv = _depthwise_band(x, start, stop, expand, self.qkv_depthwise)
             q, k, v = qkv.split(channels, dim=-1)
             values[:, start:stop] = v
-            q = q.reshape(batch, -1, self.heads, per_head).float()
+            q = q.reshape(batch, -1, self.heads, per_head).float()  # views of qkv (no copy) in fp32
             k = k.reshape(batch, -1, self.heads, per_head).float()
-            gram += torch.einsum("bnhc,bnhd->bhcd", q, k)
+            for index in range(batch):  # per-head q^T k on strided views: batched matmul without copies
+                gram[index] += torch.bmm(q[index].permute(1, 2, 0), k[index].permute(1, 0, 2))
             q_sq += q.square().sum(1).view(batch, channels)
             k_sq += k.square().sum(1).view(batch, channels)
         # F.normalize(q) @ F.normalize(k)^T == (q @ k^T) / (max(|q|, eps) max(|k|, eps)^T), eps 1e-12.
@@ -131,7 +132,8 @@ class ChannelAttention(nn.Module):
         # out(attention @ v) == (out ∘ blockdiag(attention)) @ v: one channels x channels 1x1 conv per image.
         weight = self.out.weight.view(channels, self.heads, per_head).float()
         mixing = torch.einsum("ohc,bhcd->bohd", weight, attention).reshape(batch, channels, channels).to(x.dtype)
-        return torch.matmul(values.view(batch, -1, channels), mixing.transpose(1, 2)).view_as(x)
+        # x + v @ mixing^T in one pass: the residual add is fused into the matrix product.
+        return torch.baddbmm(x.view(batch, -1, channels), values.view(batch, -1, channels), mixing.transpose(1, 2)).view_as(x)
 
 
 class GatedFeedForward(nn.Module):
@@ -159,6 +161,9 @@ class TransformerBlock(nn.Module):
     """
 
     band_rows = 32  # rows per band; any value gives the same result, smaller uses less memory
+    # Return a channels-last tensor (no layout copy) instead of a contiguous NCHW one; FILM sets it, since all
+    # its full-resolution layers run channels-last. Callers that `.view` the output keep the default.
+    channels_last_output = False
 
     def __init__(self, channels: int, heads: int, expansion: int):
         super().__init__()
@@ -168,12 +173,13 @@ class TransformerBlock(nn.Module):
         self.ffn = GatedFeedForward(channels, expansion)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.permute(0, 2, 3, 1).contiguous()
-        y = x + self.attn(x, self.attn_norm, self.band_rows)
+        x = x.permute(0, 2, 3, 1).contiguous()  # free when x is channels-last already
+        y = self.attn(x, self.attn_norm, self.band_rows)
         out = torch.empty_like(y)
         for start, stop in _band_slices(y.shape[1], self.band_rows):
             out[:, start:stop] = y[:, start:stop] + self.ffn.band(y, self.ffn_norm, start, stop)
-        return out.permute(0, 3, 1, 2).contiguous()
+        out = out.permute(0, 3, 1, 2)
+        return out if self.channels_last_output else out.contiguous()
 
 
 class TextToImageAttention(nn.Module):
@@ -232,7 +238,7 @@ class GuidedBranch(nn.Module):
         tokens = grid.reshape(batch, -1, text.shape[-1])
         weights = self.cross_attention.mean_output(text, tokens)
         weights = weights / weights.abs().sum(-1, keepdim=True).clamp_min(1e-12)
-        gated = (tokens * weights[:, None, :]).view_as(grid)
+        gated = (tokens * weights[:, None, :]).view_as(grid).contiguous(memory_format=torch.channels_last)
         gated = F.interpolate(gated, size=(height, width), mode="nearest")
         guided = self.gate_act(self.gate(gated)) + features
         return self.merge_act(self.merge(torch.cat([features, guided], dim=1)))
@@ -265,6 +271,12 @@ class FILM(nn.Module):
         self.reduce = nn.Conv2d(2 * c, c, 1)
         self.refine = nn.Sequential(TransformerBlock(c, heads, expansion), TransformerBlock(c, heads, expansion))
         self.head = nn.Conv2d(c, 1, 1)
+        self._channels_last()
+
+    def _channels_last(self) -> None:
+        for module in self.modules():
+            if isinstance(module, TransformerBlock):
+                module.channels_last_output = True
 
     def set_band_rows(self, rows: int) -> None:
         """Rows per band of every transformer block: a memory/speed trade-off that leaves the output unchanged."""
@@ -276,6 +288,9 @@ class FILM(nn.Module):
         if text.shape[-1] != self.config.text_dim:
             raise ValueError(f"text features are {text.shape[-1]}-d, FILM needs {self.config.text_dim}-d")
         text = self.text_proj(text.transpose(1, 2)).transpose(1, 2)
+        # Channels-last at full resolution: oneDNN's fast convolutions and no layout copies between layers.
+        a = a.contiguous(memory_format=torch.channels_last)
+        b = b.contiguous(memory_format=torch.channels_last)
         for block in self.encoder:
             a, b = block(a, b, text)
         x = self.reduce(self.fuse_block(torch.cat([a, b], dim=1)))
