@@ -154,8 +154,8 @@ class MTIF(nn.Module):
         inputs = (1, *config.channels[:-1])
         return nn.ModuleList(Stage(i, c, s, config) for i, c, s in zip(inputs, config.channels, config.strides))
 
-    def _levels(self, a: torch.Tensor, b: torch.Tensor, guidance: dict) -> list[torch.Tensor]:
-        """The concatenated guided pair features [F_tv1^l, F_tv2^l] of every level."""
+    def _levels(self, a: torch.Tensor, b: torch.Tensor, guidance: dict) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The guided features (F_tv1^l, F_tv2^l) of every level."""
         texts: list[torch.Tensor | None] = [None] * len(LEVELS)
         if self.adapters is not None:
             missing = [name for name in LEVELS if guidance.get(name) is None]
@@ -167,22 +167,25 @@ class MTIF(nn.Module):
         levels = []
         for stage_a, stage_b, text in zip(stages_a, stages_b, texts):
             a, b = stage_a(a, text), stage_b(b, text)
-            levels.append(torch.cat((a, b), dim=1))
+            levels.append((a, b))
         return levels
+
+    def _decode(self, last: tuple[torch.Tensor, torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+        """I_out = D(M(F_tv1^L, F_tv2^L)), M = channel concatenation."""
+        return torch.sigmoid(resize_to(self.decoder(torch.cat(last, dim=1)), size))
 
     def training_outputs(self, a: torch.Tensor, b: torch.Tensor, **guidance) -> dict[str, torch.Tensor]:
         """``fused`` plus, with the multi-grained loss, the level-1 and level-2 decoded images."""
         size = tuple(a.shape[-2:])
         levels = self._levels(a, b, guidance)
-        outputs = {"fused": torch.sigmoid(resize_to(self.decoder(levels[-1]), size))}
+        outputs = {"fused": self._decode(levels[-1], size)}
         if self.level_decoders is not None:
             for index, decoder in enumerate(self.level_decoders):
-                outputs[f"level{index + 1}"] = decoder(levels[index], size)
+                outputs[f"level{index + 1}"] = decoder(torch.cat(levels[index], dim=1), size)
         return outputs
 
     def forward(self, a: torch.Tensor, b: torch.Tensor, **guidance) -> torch.Tensor:
-        size = tuple(a.shape[-2:])
-        return torch.sigmoid(resize_to(self.decoder(self._levels(a, b, guidance)[-1]), size))
+        return self._decode(self._levels(a, b, guidance)[-1], tuple(a.shape[-2:]))
 
 
 def build(config: MTIFConfig) -> MTIF:
