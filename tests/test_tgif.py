@@ -124,7 +124,8 @@ def test_save_load_fuse_gives_identical_output(tmp_path):
     assert np.array_equal(read_image(out), want)
 
 
-def training_pair(tmp_path, dataset: str, folders: tuple[str, str], name: str, window: tuple[int, int, int, int]) -> str:
+def training_pair(tmp_path, dataset: str, folders: tuple[str, str], name: str,
+                  window: tuple[int, int, int, int]) -> str:
     """A manifest of one real training pair cut to a fixed window (no random crop: the loss moves only by training)."""
     top, left, height, width = window
     entry = {"name": name}
