@@ -147,7 +147,10 @@ def ag(t: Triple) -> float:
 
 @define("MI", E, "MI(F,A) + MI(F,B), every distinct value a category, nats")
 def mi(t: Triple) -> float:
-    codes = {role: t.cached(f"codes-{role}", lambda role=role: category_codes(getattr(t, role))) for role in "fab"}
+    if grey_levels(t):  # the levels themselves are the categories
+        codes = {role: (getattr(t, role).ravel().astype(np.intp), 256) for role in "fab"}
+    else:
+        codes = {role: category_codes(getattr(t, role)) for role in "fab"}
     return mutual_information(codes["f"], codes["a"]) + mutual_information(codes["f"], codes["b"])
 
 
@@ -259,8 +262,9 @@ def ssim(t: Triple) -> float:
     stack[0], stack[1], stack[2] = t.a, t.b, t.f
     np.multiply(stack[0:3], stack[0:3], out=stack[3:6])
     np.multiply(stack[0:2], stack[2], out=stack[6:8])
-    m = box_sum_valid(stack, size).astype(np.float64, copy=False)
-    m *= 1.0 / (size * size)
+    # On grey levels this is float32 throughout, as scikit-image computes for the evaluator's float32 images.
+    m = box_sum_valid(stack, size)
+    m *= m.dtype.type(1.0 / (size * size))
     ux, uy, uxx, uyy, uxy = m[0:2], m[2], m[3:5], m[5], m[6:8]
     cov_norm = size * size / (size * size - 1.0)
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
@@ -279,4 +283,4 @@ def ssim(t: Triple) -> float:
     ux += uy2 + c1
     ux *= uxx
     numerator /= ux
-    return float(numerator.mean(axis=(-2, -1)).sum())
+    return float(numerator.mean(axis=(-2, -1), dtype=np.float64).sum())
