@@ -5,14 +5,17 @@ at full resolution. Here the text only steers *where* to take what from, which i
 text meets the image on a feature map 8x smaller than the input, and the full-resolution path is a handful of
 narrow convolutions:
 
-1. Encoder (full resolution): two 3x3 convolutions over [A, B] → `channels` features.
-2. Context (1/8 resolution): two strided convolutions and a pooling step give a low-resolution map; each of its
+1. Split: each source is a base (Gaussian blur, σ = `detail_sigma`) plus a detail layer (the rest), the classic
+   two-scale decomposition of multi-scale fusion; the network decides how to combine the layers, not the pixels.
+2. Encoder (full resolution): two 3x3 convolutions over [A, B, detail A, detail B] → `channels` features.
+3. Context (1/8 resolution): two strided convolutions and a pooling step give a low-resolution map; each of its
    pixels is a query of a multi-head cross-attention over the text tokens (projected from any encoder's width,
    `text_dim`, to `context_channels`), whose output is added to it (residual), followed by a 3x3 convolution.
-3. Decoder (full resolution): the context is upsampled (bilinear) and concatenated with the encoder features; two
-   3x3 convolutions predict a per-pixel weight logit w and a detail residual r, and the fused image is
-   ``clip(σ(w)·A + (1 − σ(w))·B + r, 0, 1)``. The last convolution starts at zero, so an untrained model outputs the
-   mean of A and B and training only has to learn the departures from it.
+4. Decoder (full resolution): the context is upsampled (bilinear) and concatenated with the encoder features; two
+   3x3 convolutions predict three maps: a base weight w_b, a detail weight w_d (both through a sigmoid) and a
+   detail gain g (softplus, 1 at initialisation). The fused image is
+   ``clip(w_b·base_A + (1 − w_b)·base_B + g·(w_d·detail_A + (1 − w_d)·detail_B), 0, 1)``. The last convolution
+   starts at zero, so an untrained model outputs the mean of A and B and training only learns the departures.
 
 Guidance: ``text`` [B, L, text_dim], pair tokens as `fusekit encode-text` writes them (any L). Bundled weights
 (one file per task in fusekit/weights/, trained on shared/train with the offline `stats` describer and `offline`
@@ -21,15 +24,18 @@ encoder, see docs/MODELS.md and `make weights`) expect 768-d `offline` features.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import compact_loss  # noqa: F401  (registers the "compact" loss)
 from .registry import FusionModelSpec, register
 
 TASKS = ("ivf", "mif", "mef", "mff")
+_SOFTPLUS_ONE = math.log(math.e - 1)  # softplus(x + this) is 1 at x = 0
 
 
 @dataclass
@@ -39,6 +45,7 @@ class CompactConfig:
     context_channels: int = 32  # channels of the 1/8-resolution map the text attends with
     heads: int = 4  # cross-attention heads (must divide context_channels)
     downsample: int = 8  # input size / context-map size (a power of two ≥ 4)
+    detail_sigma: float = 2.0  # σ of the Gaussian that separates base and detail layers (pixels)
 
 
 class CompactFusion(nn.Module):
@@ -53,7 +60,7 @@ class CompactFusion(nn.Module):
         self.config = config
         c, k = config.channels, config.context_channels
         self.encode = nn.Sequential(
-            nn.Conv2d(2, c, 3, padding=1), nn.LeakyReLU(0.1),
+            nn.Conv2d(4, c, 3, padding=1), nn.LeakyReLU(0.1),
             nn.Conv2d(c, c, 3, padding=1), nn.LeakyReLU(0.1),
         )
         self.down = nn.Sequential(
@@ -66,14 +73,29 @@ class CompactFusion(nn.Module):
         self.context = nn.Sequential(nn.Conv2d(k, k, 3, padding=1), nn.LeakyReLU(0.1))
         self.decode = nn.Sequential(
             nn.Conv2d(c + k, c, 3, padding=1), nn.LeakyReLU(0.1),
-            nn.Conv2d(c, 2, 3, padding=1),
+            nn.Conv2d(c, 3, 3, padding=1),
         )
         nn.init.zeros_(self.decode[-1].weight)
         nn.init.zeros_(self.decode[-1].bias)
+        radius = max(1, round(3 * config.detail_sigma))
+        taps = torch.exp(-torch.arange(-radius, radius + 1, dtype=torch.float32) ** 2 / (2 * config.detail_sigma**2))
+        self.register_buffer("blur_taps", taps / taps.sum(), persistent=False)
+
+    def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(base, detail) of [B, 1, H, W]: separable Gaussian blur with mirrored borders (the kernel shrinks to fit
+        images smaller than it), and the remainder."""
+        radius = self.blur_taps.numel() // 2
+        taps = self.blur_taps.to(x.dtype)
+        pad_w, pad_h = min(radius, x.shape[-1] - 1), min(radius, x.shape[-2] - 1)
+        row, column = taps[radius - pad_w: radius + pad_w + 1], taps[radius - pad_h: radius + pad_h + 1]
+        base = F.conv2d(F.pad(x, (pad_w, pad_w, 0, 0), mode="reflect"), (row / row.sum()).view(1, 1, 1, -1))
+        base = F.conv2d(F.pad(base, (0, 0, pad_h, pad_h), mode="reflect"), (column / column.sum()).view(1, 1, -1, 1))
+        return base, x - base
 
     def forward(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         height, width = a.shape[-2:]
-        features = self.encode(torch.cat([a, b], dim=1))
+        (base_a, detail_a), (base_b, detail_b) = self.split(a), self.split(b)
+        features = self.encode(torch.cat([a, b, detail_a, detail_b], dim=1))
         low = self.down(features)  # 1/4
         low = F.avg_pool2d(low, self.config.downsample // 4, ceil_mode=True) if self.config.downsample > 4 else low
         batch, channels, h, w = low.shape
@@ -82,9 +104,12 @@ class CompactFusion(nn.Module):
         attended, _ = self.attention(self.norm(queries), tokens, tokens, need_weights=False)
         low = (queries + attended).transpose(1, 2).reshape(batch, channels, h, w)
         context = F.interpolate(self.context(low), size=(height, width), mode="bilinear", align_corners=False)
-        out = self.decode(torch.cat([features, context], dim=1))
-        weight = torch.sigmoid(out[:, :1])
-        return (weight * a + (1 - weight) * b + out[:, 1:]).clamp(0.0, 1.0)
+        maps = self.decode(torch.cat([features, context], dim=1))
+        w_base, w_detail = torch.sigmoid(maps[:, :1]), torch.sigmoid(maps[:, 1:2])
+        gain = F.softplus(maps[:, 2:] + _SOFTPLUS_ONE)
+        base = w_base * base_a + (1 - w_base) * base_b
+        detail = w_detail * detail_a + (1 - w_detail) * detail_b
+        return (base + gain * detail).clamp(0.0, 1.0)
 
 
 def _build(config: CompactConfig) -> CompactFusion:
@@ -103,6 +128,6 @@ SPEC = register(FusionModelSpec(
     guidance=("text",),
     text_encoder="offline",
     text_dim=768,
-    default_loss="film",
+    default_loss="compact",
     bundled={task: f"compact_{task}.safetensors" for task in TASKS},
 ))

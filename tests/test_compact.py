@@ -1,0 +1,117 @@
+"""fusekit's compact text-guided model: the network on tiny hand-written configs, and the bundled weights of every
+task loading and fusing real DEV pairs with real offline text features."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import pair_paths, run_fusekit
+
+from fusekit.describe import describe_pair
+from fusekit.io.images import read_image, to_grey
+from fusekit.metrics import compute
+from fusekit.models import FUSION_MODELS
+from fusekit.models.checkpoints import load_model
+from fusekit.models.compact import CompactConfig, CompactFusion
+from fusekit.text import encode_descriptions
+
+TINY = CompactConfig(text_dim=16, channels=4, context_channels=8, heads=2)
+# one small real pair per task (A, B in the task's order)
+PAIRS = {"ivf": ("IVF", "TNO", "18"), "mif": ("MIF", "Harvard", "CT_2013"), "mef": ("MEF", "MEFB", "Chair"),
+         "mff": ("MFF", "MFIFB", "stand_02")}
+
+
+def _randomise_head(model: CompactFusion) -> None:
+    """Give the zero-initialised last layer weights, so the output depends on everything before it."""
+    torch.manual_seed(1)
+    torch.nn.init.normal_(model.decode[-1].weight, std=0.5)
+
+
+@pytest.mark.parametrize("size", [(5, 7), (37, 53), (64, 48)])
+def test_any_input_size(size):
+    torch.manual_seed(0)
+    model = CompactFusion(TINY).eval()
+    _randomise_head(model)
+    a, b = torch.rand(2, 1, *size), torch.rand(2, 1, *size)
+    with torch.no_grad():
+        fused = model(a, b, text=torch.randn(2, 11, 16))
+    assert fused.shape == (2, 1, *size)
+    assert fused.min() >= 0 and fused.max() <= 1
+
+
+def test_untrained_model_outputs_the_mean():
+    model = CompactFusion(TINY).eval()
+    a, b = torch.rand(1, 1, 20, 30), torch.rand(1, 1, 20, 30)
+    with torch.no_grad():
+        fused = model(a, b, text=torch.randn(1, 4, 16))
+    assert torch.allclose(fused, (a + b) / 2, atol=1e-6)
+
+
+def test_text_steers_the_output():
+    torch.manual_seed(0)
+    model = CompactFusion(TINY).eval()
+    _randomise_head(model)
+    a, b = torch.rand(1, 1, 32, 32), torch.rand(1, 1, 32, 32)
+    with torch.no_grad():
+        first = model(a, b, text=torch.randn(1, 6, 16))
+        second = model(a, b, text=torch.randn(1, 9, 16))  # another text, another token count
+    assert (first - second).abs().max() > 1e-4
+
+
+def test_config_is_checked():
+    with pytest.raises(ValueError, match="heads"):
+        CompactFusion(CompactConfig(context_channels=10, heads=4))
+    with pytest.raises(ValueError, match="power of two"):
+        CompactFusion(CompactConfig(downsample=6))
+
+
+def test_spec_contract():
+    spec = FUSION_MODELS.get("compact")
+    assert spec.kind == "learned" and spec.guidance == ("text",)
+    assert spec.text_encoder == "offline" and spec.text_dim == 768
+    assert set(spec.tasks) == {"ivf", "mif", "mef", "mff"}
+
+
+# ------------------------------------------------------------------------------------------- bundled weights
+
+
+def _real_inputs(task: str):
+    path_a, path_b = pair_paths(*PAIRS[task])
+    tensors, _ = encode_descriptions(describe_pair(path_a, path_b, task, backends=("stats",)), "offline")
+    image_a, image_b = read_image(path_a), read_image(path_b)
+    grey = [torch.from_numpy(to_grey(image) / np.float32(255))[None, None] for image in (image_a, image_b)]
+    return grey[0], grey[1], tensors["text"][None], image_a, image_b
+
+
+@pytest.mark.parametrize("task", ["ivf", "mif", "mef", "mff"])
+def test_bundled_weights_load_and_fuse(task):
+    spec = FUSION_MODELS.get("compact")
+    path = spec.bundled_weights(task)
+    assert path is not None, f"no bundled weights for {task}"
+    assert path.stat().st_size < 4 * 2**20  # a few MB at most
+    model, metadata = load_model("compact", None, task)
+    assert metadata["task"] == task and metadata["text_encoder"] == "offline" and metadata["text_dim"] == "768"
+    assert metadata["train_command"].startswith("fusekit train --model compact")
+    a, b, text, image_a, image_b = _real_inputs(task)
+    with torch.no_grad():
+        fused = model(a, b, text=text)
+    assert fused.shape == a.shape and 0 <= fused.min() and fused.max() <= 1
+    # a trained model is not the untrained mean, and it carries both sources' structure (Qabf well above 0)
+    assert (fused - (a + b) / 2).abs().mean() > 1e-3
+    values = compute(fused[0, 0].numpy() * 255, image_a, image_b, metrics=["Qabf"])
+    assert values["Qabf"] > 0.3
+
+
+def test_default_fuse_runs_the_bundled_model(tmp_path):
+    """describe → encode-text → fuse (no --model: the bundled compact) through the real CLI."""
+    path_a, path_b = pair_paths(*PAIRS["mif"])
+    described = run_fusekit("describe", path_a, path_b, "--task", "mif")
+    assert described.returncode == 0, described.stderr.decode()
+    text = tmp_path / "pair.safetensors"
+    encoded = run_fusekit("encode-text", "-", "-o", text, input=described.stdout)
+    assert encoded.returncode == 0, encoded.stderr.decode()
+    out = tmp_path / "fused.png"
+    fused = run_fusekit("fuse", path_a, path_b, "--task", "mif", "--text", text, "-o", out, "-v")
+    assert fused.returncode == 0, fused.stderr.decode()
+    assert read_image(out).shape[:2] == read_image(path_a).shape[:2]
