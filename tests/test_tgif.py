@@ -49,10 +49,11 @@ def test_paper_defaults_and_registration():
     assert len(model.encoders[0].blocks) == 2 and len(model.encoders[0].guides) == 2 and len(model.decoder) == 3
 
 
-def test_forward_at_odd_size_keeps_size():
+@pytest.mark.parametrize("kv_stride", [4, 1])
+def test_forward_at_odd_size_keeps_size(kv_stride):
     a, b = grey_crop("IVF", "MSRS", "00040N", 257, 383)
     with torch.inference_mode():
-        fused = tiny()(a, b, text=text_tokens())
+        fused = tiny(kv_stride=kv_stride)(a, b, text=text_tokens())
     assert fused.shape == (1, 1, 257, 383)
     assert torch.isfinite(fused).all() and fused.min() >= 0 and fused.max() <= 1
 
