@@ -56,7 +56,8 @@ def run(
     selection = select(paths, manifest, roles=roles, folders={"fused": fused, "a": folder_a, "b": folder_b})
     shard_spec = parse_shard(shard)
     items = take_shard(selection.items, shard_spec)
-    problems = selection.problems if shard_spec is None or shard_spec[0] == 0 else []
+    # Matching problems are split across shards like the items, so each is reported by exactly one shard.
+    problems = selection.problems if shard_spec is None else sorted(selection.problems)[shard_spec[0]::shard_spec[1]]
     fmt = out.choose_format(as_json, as_csv, output)
     if output:
         from ..io.atomic import check_not_input
