@@ -132,3 +132,14 @@ def test_fast_filters_equal_the_plain_2d_definitions():
     ky = np.array([[1, 2, 1], [0, 0, 0], [-1, -2, -1]])
     assert np.array_equal(sx[0], convolve2d(x[0], kx[::-1, ::-1], mode="same"))
     assert np.array_equal(sy[1], convolve2d(x[1], ky[::-1, ::-1], mode="same"))
+
+
+def test_grey_conversion_is_the_evaluators_bit_for_bit():
+    """The evaluator reads files with cv2 (float32 BGR2GRAY, np.round); to_grey must agree on every pixel,
+    including the x.5 ties where a plain float sum rounds the other way (the MEF sources have some)."""
+    cv2 = pytest.importorskip("cv2")
+    for name in ("Lamp", "AirBellowsGap", "Balloons"):
+        for folder in ("over", "under"):
+            path = DATA / "MEF" / "MEFB" / folder / f"{name}.png"
+            expected = np.round(cv2.cvtColor(cv2.imread(str(path)).astype(np.float32), cv2.COLOR_BGR2GRAY))
+            assert np.array_equal(to_grey(read_image(path)), expected), path
