@@ -36,7 +36,7 @@ from .validate import model_outputs, validate
 # What validation reports unless --val-metrics says otherwise: the six metrics of FILM's tables.
 VAL_METRICS = ["EN", "SD", "SF", "AG", "VIF", "Qabf"]
 # Options that may differ when resuming (everything else is taken from the run being resumed).
-RESUMABLE_CHANGES = ("epochs", "max_steps", "checkpoint_every", "keep", "log_every", "device", "workers", "val_every")
+RESUMABLE_CHANGES = ("epochs", "max_steps", "checkpoint_every", "keep", "log_every", "device", "precision", "workers", "val_every")
 
 
 @dataclass
