@@ -17,6 +17,8 @@ HELP = """Fusion metrics of fused images against their sources, number for numbe
 
 Output: a table on a terminal, tab-separated values when stdout is a pipe or file, --json (rows, means, convention, version) or --csv; -o FILE writes atomically (format from --json/--csv or the suffix). A value undefined for a triple (e.g. SCD when F equals a source) is null/empty with a warning. Triples that cannot be read or whose sizes differ are reported and skipped; the exit code is then 1.
 
+Many triples: --fused DIR --a DIR --b DIR (matched by file stem), or --manifest with one {"fused": ..., "a": ..., "b": ..., "name": ...} object per line.
+
 Example: fusekit metrics fused.png ir.png vi.png --json
 """
 
@@ -28,7 +30,7 @@ def run(
     folder_a: Annotated[Optional[str], typer.Option("--a", help="Folder of A sources.")] = None,
     folder_b: Annotated[Optional[str], typer.Option("--b", help="Folder of B sources.")] = None,
     manifest: Manifest = None,
-    metrics: Annotated[Optional[str], typer.Option("--metrics", "-M", help="Comma-separated metric names or aliases [default: all of the convention's].", show_default=False)] = None,
+    metrics: Annotated[Optional[str], typer.Option("--metrics", "-M", help="Comma-separated metric names or aliases (default: all of the convention's).", show_default=False)] = None,
     convention: Annotated[str, typer.Option("--convention", "-c", help="evaluator (CDDFuse/FILM Python evaluator) or vifb (VIFB MATLAB toolbox).")] = "evaluator",
     as_json: Annotated[bool, typer.Option("--json", help="Write the metrics JSON document (docs/FORMATS.md).")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Write comma-separated values, one row per triple.")] = False,
