@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -130,22 +131,37 @@ class DiffusionSemantics:
             from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
         except ImportError as exc:
             raise FusekitError("TeSG's mask generator needs diffusers, which is not installed",
-                               "pip install 'fusekit[diffusion]', or give masks as files") from exc
+                               "pip install 'fusekit[diffusion]'") from exc
+        from diffusers.utils import logging as diffusers_logging
         from transformers import CLIPTextModel, CLIPTokenizer
 
+        from .. import log
+        from ..describe.weights import hub_offline, quiet_transformers
+
         source = str(model)
+        local = Path(source).is_dir()
+        quiet_transformers()
+        if log.settings.verbosity < 2:
+            diffusers_logging.set_verbosity_error()
+            diffusers_logging.disable_progress_bar()
+        # A local folder is read as is; a model id comes from the cache, downloaded only when the hub is online.
+        common = {"local_files_only": local or hub_offline()}
         try:
+            warnings.filterwarnings("ignore", message=".*local_dir_use_symlinks.*")  # diffusers' call into the hub
             parts = dict(
-                unet=UNet2DConditionModel.from_pretrained(source, subfolder="unet", torch_dtype=dtype),
-                vae=AutoencoderKL.from_pretrained(source, subfolder="vae", torch_dtype=dtype),
-                text_encoder=CLIPTextModel.from_pretrained(source, subfolder="text_encoder", dtype=dtype),
-                tokenizer=CLIPTokenizer.from_pretrained(source, subfolder="tokenizer"),
-                scheduler=DDIMScheduler.from_pretrained(source, subfolder="scheduler"),
+                unet=UNet2DConditionModel.from_pretrained(source, subfolder="unet", torch_dtype=dtype,
+                                                          low_cpu_mem_usage=False, **common),
+                vae=AutoencoderKL.from_pretrained(source, subfolder="vae", torch_dtype=dtype, low_cpu_mem_usage=False,
+                                                  **common),
+                text_encoder=CLIPTextModel.from_pretrained(source, subfolder="text_encoder", dtype=dtype, **common),
+                tokenizer=CLIPTokenizer.from_pretrained(source, subfolder="tokenizer", **common),
+                scheduler=DDIMScheduler.from_pretrained(source, subfolder="scheduler", **common),
             )
         except (OSError, ValueError) as exc:
+            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             raise FusekitError(
-                f"Stable Diffusion weights {source!r} are not available ({str(exc).splitlines()[0]})",
-                f"download them with 'huggingface-cli download {source}' or pass a local diffusers folder",
+                f"Stable Diffusion weights {source!r} are not available ({reason})",
+                f"download them once with 'hf download {source}' or give a local diffusers folder",
             ) from exc
         return cls(**parts, model_id=source, config=config, device=device, dtype=dtype)
 
