@@ -13,7 +13,7 @@ import numpy as np
 
 from . import evaluator, vifb  # noqa: F401  (their definitions register on import)
 from ..errors import FusekitError
-from .registry import METRICS, needs_sources, resolve
+from .registry import CONVENTIONS, METRICS, needs_sources, resolve
 from .triple import Triple, as_array, check_sizes, evaluator_triples, vifb_triples
 
 _SPLIT = {"evaluator": evaluator_triples, "vifb": vifb_triples}
@@ -22,8 +22,6 @@ _SPLIT = {"evaluator": evaluator_triples, "vifb": vifb_triples}
 def compute(fused, a=None, b=None, metrics=None, convention: str = "evaluator") -> dict[str, float]:
     """Metric name → value for one triple. `metrics`: names or aliases (list or "EN,SD"), default all of the
     convention's. A value the definition leaves undefined (e.g. SCD when F equals a source) is NaN."""
-    from .registry import CONVENTIONS
-
     convention = CONVENTIONS.canonical(convention)
     names = resolve(metrics, convention)
     f = as_array(fused, "fused")
@@ -44,5 +42,6 @@ def compute(fused, a=None, b=None, metrics=None, convention: str = "evaluator") 
     return values
 
 
-def is_missing(value: float) -> bool:
+def is_missing(value: float | None) -> bool:
+    """True for the values the CLI reports as null: None, NaN, ±inf."""
     return value is None or not math.isfinite(value)

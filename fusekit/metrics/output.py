@@ -12,6 +12,7 @@ from pathlib import Path
 from .. import log
 from ..io.atomic import is_stdio, write_text
 from ..io.formats import dump_json, new_metrics_document
+from .compute import is_missing
 from .registry import CONVENTIONS, METRICS
 
 _WHY_MISSING = {
@@ -26,7 +27,7 @@ def row(item, names: list[str], values: dict[str, float]) -> dict:
     entry: dict = {"name": item.name, **{role: str(path) for role, path in item.paths.items()}}
     for name in names:
         value = values[name]
-        if value is None or not math.isfinite(value):
+        if is_missing(value):
             why = _WHY_MISSING.get(name, "the definition gives no number for this triple")
             log.warn(f"{item.name}: {name} is undefined ({why}); reported as null")
             value = None
