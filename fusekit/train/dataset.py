@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import FusekitError
 from ..io.images import max_value, read_image, to_grey
 from ..io.pairs import Item
 from . import augment
@@ -66,8 +67,6 @@ def _rgb_store(image: np.ndarray) -> np.ndarray:
 def load_pair(item: Item, keep_rgb: bool) -> Pair:
     a, b = read_image(item.a), read_image(item.b)
     if a.shape[:2] != b.shape[:2]:
-        from ..errors import FusekitError
-
         raise FusekitError(f"pair {item.name}: A is {a.shape[1]}x{a.shape[0]} but B is {b.shape[1]}x{b.shape[0]}", "training pairs must be registered images of one size")
     pair = Pair(item.name, _grey_store(a), _grey_store(b))
     if keep_rgb:

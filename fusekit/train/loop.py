@@ -361,7 +361,7 @@ def _run(settings: Settings, ctx, stop: StopRequest, torch) -> int:
         if val_pairs and ctx.is_main and resume_from is None:
             _validate_and_log(run, progress, model, val_pairs, task, loss_fn, guidance_names, device, settings, autocast, stop, step, 0)
         distributed.barrier(ctx)
-        while epoch < preset.epochs and not stopped:
+        while epoch < preset.epochs and not stopped and not (settings.max_steps and step >= settings.max_steps):
             lr = preset.lr * schedule_factor(preset.schedule, epoch, preset.epochs)
             for group in optimizer.param_groups:
                 group["lr"] = lr
