@@ -119,12 +119,23 @@ def test_masks_from_files(tmp_path, diffusion):
         generate_semantics(*PAIR, "a car", diffusion, [tmp_path / "small.png"])
 
 
-def test_missing_diffusers_or_weights_is_one_clear_error(monkeypatch, tmp_path):
+def test_missing_diffusers_or_weights_is_one_clear_error(monkeypatch, tmp_path, tiny_sd):
     with pytest.raises(FusekitError, match="not available"):
         DiffusionSemantics.from_pretrained(tmp_path / "nothing-here")
     monkeypatch.setitem(sys.modules, "diffusers", None)
     with pytest.raises(FusekitError, match="needs diffusers"):
-        DiffusionSemantics.from_pretrained(tmp_path)
+        DiffusionSemantics.from_pretrained(tiny_sd)
+    # masks from files need only the text encoder: no diffusers, no UNet
+    text_only = DiffusionSemantics.from_pretrained(tiny_sd, TINY_SIG, masks=False)
+    assert not text_only.makes_masks
+    height, width = load_grey(PAIR[0]).shape
+    seg = np.zeros((height, width), np.uint8)
+    seg[:3, :4] = 9
+    write_image(tmp_path / "seg.png", seg)
+    tensors, _ = generate_semantics(*PAIR, "a car", text_only, [tmp_path / "seg.png"])
+    assert float(tensors["mask"].sum()) == 12 and tensors["text_semantics"].shape == (24, TEXT_DIM)
+    with pytest.raises(ValueError, match="without the UNet"):
+        generate_semantics(*PAIR, "a car", text_only)
 
 
 def test_semantics_command_end_to_end(tmp_path, tiny_sd):

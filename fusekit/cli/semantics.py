@@ -16,7 +16,7 @@ HELP = """Make TeSG's guidance: an object mask and text semantics for an infrare
 
 The caption T of the visible image (B) comes from --caption, from a descriptions JSON (--descriptions, e.g. `fusekit describe ir.png vi.png --task ivf --backend blip2`; the role-b caption is used), or else from running a describe backend (--captioner, default blip2) on the visible image. The key-object word (person, car, ...) is removed from T; a Stable Diffusion UNet predicts the noise of each noised image under both captions, and the normalised, binarised difference is that image's mask; the two masks are united. The text semantics are the diffusion text encoder's features of T. --mask FILE (repeatable) gives the mask instead (their union); then only the text encoder runs.
 
-Needs diffusers (the diffusion extra of fusekit, or pip install diffusers) and Stable Diffusion weights (--diffusion-model: a Hugging Face id in the cache or a local diffusers folder).
+Needs Stable Diffusion weights (--diffusion-model: a Hugging Face id in the cache or a local diffusers folder) and, for the diffusion masks, diffusers (the diffusion extra of fusekit, or pip install diffusers); with --mask only the text encoder is loaded.
 
 One pair writes -o FILE.safetensors; two folders or --manifest write -o DIR/<name>.safetensors (manifest fields: caption, mask = one mask image, out). Give them to `fusekit fuse --model tesg --semantics` or `fusekit train --model tesg --semantics`.
 
@@ -87,10 +87,12 @@ def run(
     dtype = resolve_precision(precision, torch_device)
     state: dict = {}
 
-    def diffusion() -> DiffusionSemantics:
-        if "diffusion" not in state:
+    def diffusion(masks: bool) -> DiffusionSemantics:
+        """The generator, loaded once: with the UNet when some pair needs a diffusion mask, else the text encoder."""
+        loaded = state.get("diffusion")
+        if loaded is None or (masks and not loaded.makes_masks):
             state["diffusion"] = DiffusionSemantics.from_pretrained(diffusion_model or DEFAULT_DIFFUSION_MODEL, config,
-                                                                    torch_device, dtype)
+                                                                    torch_device, dtype, masks=masks)
         return state["diffusion"]
 
     def caption_of(item) -> str:
@@ -116,7 +118,7 @@ def run(
 
     def process(item) -> None:
         masks = [item.fields["mask"]] if item.fields.get("mask") else mask
-        tensors, metadata = generate_semantics(item.a, item.b, caption_of(item), diffusion(), masks or None)
+        tensors, metadata = generate_semantics(item.a, item.b, caption_of(item), diffusion(not masks), masks or None)
         write_semantics(target(item), tensors, metadata)
 
     if not batch:

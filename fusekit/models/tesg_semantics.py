@@ -108,55 +108,65 @@ def union(*masks: torch.Tensor) -> torch.Tensor:
 
 
 class DiffusionSemantics:
-    """The frozen Stable Diffusion parts the SIG uses: VAE, UNet, DDIM scheduler, tokenizer and text encoder."""
+    """The frozen Stable Diffusion parts the SIG uses: tokenizer and text encoder, and — for masks — the VAE, UNet
+    and DDIM scheduler (None when the masks come from files)."""
 
-    def __init__(self, unet, vae, text_encoder, tokenizer, scheduler, model_id: str, config: SIGConfig | None = None,
-                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
-        self.unet, self.vae, self.text_encoder = unet.eval(), vae.eval(), text_encoder.eval()
-        self.tokenizer, self.scheduler = tokenizer, scheduler
+    def __init__(self, text_encoder, tokenizer, model_id: str, config: SIGConfig | None = None,
+                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, unet=None, vae=None,
+                 scheduler=None):
+        self.text_encoder, self.tokenizer = text_encoder, tokenizer
+        self.unet, self.vae, self.scheduler = unet, vae, scheduler
         self.model_id = model_id
         self.config = config or SIGConfig()
         self.device, self.dtype = torch.device(device), dtype
         for module in (self.unet, self.vae, self.text_encoder):
-            module.requires_grad_(False).to(self.device)
+            if module is None:
+                continue
+            module.eval().requires_grad_(False).to(self.device)
             if module.dtype != dtype:
                 module.to(dtype)
 
+    @property
+    def makes_masks(self) -> bool:
+        return self.unet is not None
+
     @classmethod
     def from_pretrained(cls, model: str | os.PathLike = DEFAULT_DIFFUSION_MODEL, config: SIGConfig | None = None,
-                        device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> DiffusionSemantics:
-        """Load a diffusers Stable Diffusion folder (``unet/``, ``vae/``, ``text_encoder/``, ``tokenizer/``,
-        ``scheduler/``) from a local path or the Hugging Face cache."""
-        try:
-            from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
-        except ImportError as exc:
-            raise FusekitError("TeSG's mask generator needs diffusers, which is not installed",
-                               "pip install 'fusekit[diffusion]'") from exc
-        from diffusers.utils import logging as diffusers_logging
+                        device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
+                        masks: bool = True) -> DiffusionSemantics:
+        """Load a diffusers Stable Diffusion folder (``text_encoder/``, ``tokenizer/`` and, with `masks`, ``unet/``,
+        ``vae/``, ``scheduler/``) from a local path or the Hugging Face cache. Without `masks` (masks from files)
+        diffusers is not needed."""
         from transformers import CLIPTextModel, CLIPTokenizer
 
         from .. import log
         from ..describe.weights import hub_offline, quiet_transformers
 
         source = str(model)
-        local = Path(source).is_dir()
         quiet_transformers()
-        if log.settings.verbosity < 2:
-            diffusers_logging.set_verbosity_error()
-            diffusers_logging.disable_progress_bar()
         # A local folder is read as is; a model id comes from the cache, downloaded only when the hub is online.
-        common = {"local_files_only": local or hub_offline()}
+        common = {"local_files_only": Path(source).is_dir() or hub_offline()}
         try:
-            warnings.filterwarnings("ignore", message=".*local_dir_use_symlinks.*")  # diffusers' call into the hub
-            parts = dict(
-                unet=UNet2DConditionModel.from_pretrained(source, subfolder="unet", torch_dtype=dtype,
-                                                          low_cpu_mem_usage=False, **common),
-                vae=AutoencoderKL.from_pretrained(source, subfolder="vae", torch_dtype=dtype, low_cpu_mem_usage=False,
-                                                  **common),
-                text_encoder=CLIPTextModel.from_pretrained(source, subfolder="text_encoder", dtype=dtype, **common),
-                tokenizer=CLIPTokenizer.from_pretrained(source, subfolder="tokenizer", **common),
-                scheduler=DDIMScheduler.from_pretrained(source, subfolder="scheduler", **common),
-            )
+            parts = dict(text_encoder=CLIPTextModel.from_pretrained(source, subfolder="text_encoder", dtype=dtype, **common),
+                         tokenizer=CLIPTokenizer.from_pretrained(source, subfolder="tokenizer", **common))
+            if masks:
+                try:
+                    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+                    from diffusers.utils import logging as diffusers_logging
+                except ImportError as exc:
+                    raise FusekitError("TeSG's mask generator needs diffusers, which is not installed",
+                                       "pip install 'fusekit[diffusion]', or give the masks as files (--mask)") from exc
+                if log.settings.verbosity < 2:
+                    diffusers_logging.set_verbosity_error()
+                    diffusers_logging.disable_progress_bar()
+                warnings.filterwarnings("ignore", message=".*local_dir_use_symlinks.*")  # diffusers' call into the hub
+                parts.update(
+                    unet=UNet2DConditionModel.from_pretrained(source, subfolder="unet", torch_dtype=dtype,
+                                                              low_cpu_mem_usage=False, **common),
+                    vae=AutoencoderKL.from_pretrained(source, subfolder="vae", torch_dtype=dtype,
+                                                      low_cpu_mem_usage=False, **common),
+                    scheduler=DDIMScheduler.from_pretrained(source, subfolder="scheduler", **common),
+                )
         except (OSError, ValueError) as exc:
             reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             raise FusekitError(
@@ -196,6 +206,8 @@ class DiffusionSemantics:
 
     def mask(self, image: np.ndarray, caption: str, caption_hat: str) -> torch.Tensor:
         """M of Eq. 2 for one grey image in [0, 1]: binary float32 [H, W]."""
+        if not self.makes_masks:
+            raise ValueError("this DiffusionSemantics was loaded without the UNet (masks=False)")
         if caption == caption_hat:  # no key object named: nothing to single out
             return torch.zeros(image.shape[:2], dtype=torch.float32)
         text = self.encode_text([caption, caption_hat])
