@@ -167,3 +167,31 @@ def test_validation_rows_use_the_metrics_of_the_evaluator(manifest, tmp_path):
 def test_missing_guidance_is_one_clear_error(tmp_path, capsys):
     user_error(capsys, ["train", *COMMON, "--data", str(DATA / "IVF" / "TNO"), "--out", str(tmp_path / "x")], "needs 'text' guidance")
     assert not (tmp_path / "x").exists()
+
+
+def test_compact_with_guidance_computed_on_the_fly_trains_and_fuses(tmp_path):
+    """The bundled-weights recipe in small: compact, `stats` describer + `offline` encoder, cached per pair."""
+    from fusekit.io.formats import read_text_features, sha256_file
+
+    data, cache, out = DATA / "IVF" / "TNO", tmp_path / "cache", tmp_path / "compact"
+    args = ["train", "--model", "compact", "--task", "ivf", "--data", str(data), "--describer", "stats", "--encoder", "offline",
+            "--cache", str(cache), "--crop", "32", "--batch-size", "2", "--max-steps", "1", "--set", "channels=4",
+            "--set", "context_channels=8", "--set", "heads=2", "--device", "cpu", "-q"]
+    assert main([*args, "--out", str(out)]) == 0
+    files = sorted(cache.rglob("*.safetensors"))
+    assert len(files) == 2  # one per pair
+    by_image = {read_text_features(f)[1]["image_sha256_a"]: f for f in files}
+    _, meta = read_text_features(by_image[sha256_file(data / "ir" / "10.png")])
+    assert meta["encoder"] == "offline" and meta["image_sha256_b"] == sha256_file(data / "vi" / "10.png")
+    stamps = [f.stat().st_mtime_ns for f in files]
+    assert main([*args, "--out", str(tmp_path / "again")]) == 0
+    assert [f.stat().st_mtime_ns for f in files] == stamps  # read back, not recomputed
+    from fusekit.io.formats import read_checkpoint
+
+    _, checkpoint = read_checkpoint(out / "model.safetensors")
+    assert (checkpoint["text_encoder"], checkpoint["text_dim"]) == ("offline", "768")
+    fused = tmp_path / "fused.png"
+    assert main(["fuse", str(data / "ir" / "10.png"), str(data / "vi" / "10.png"), "--task", "ivf", "--model", "compact",
+                 "--weights", str(out / "model.safetensors"), "--text", str(by_image[sha256_file(data / "ir" / "10.png")]),
+                 "--device", "cpu", "-q", "-o", str(fused)]) == 0
+    assert fused.is_file()
