@@ -80,6 +80,17 @@ def test_registration_and_paper_defaults():
     assert model.cii_ir.weight_ir.shape == (512,) and model.cii_ir is not model.cii_vi
 
 
+def test_shared_cii_saves_and_loads(tmp_path):
+    model = tiny(shared_cii=True)
+    assert not any(key.startswith("cii_vi.") for key in model.state_dict())
+    save_checkpoint(tmp_path / "shared.safetensors", "mgfusion", model, model.config, "ivf")
+    loaded, _ = load_model("mgfusion", tmp_path / "shared.safetensors", "ivf")
+    a, b = torch.rand(1, 1, 20, 24), torch.rand(1, 1, 20, 24)
+    embeds = {"image_embed_a": torch.randn(1, EMBED), "image_embed_b": torch.randn(1, EMBED)}
+    with torch.inference_mode():
+        assert torch.equal(loaded(a, b, **embeds), model(a, b, **embeds))
+
+
 def test_forward_at_odd_size_keeps_size(tiny_clip):
     paths = pair_paths("IVF", "MSRS", "00028N")
     a, b = grey_crop(paths, 101, 203, 67, 45)

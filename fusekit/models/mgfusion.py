@@ -166,7 +166,8 @@ class MGFusion(nn.Module):
         self.vie = Encoder(config)
         if config.use_cii:
             self.cii_ir = CII(config)
-            self.cii_vi = self.cii_ir if config.shared_cii else CII(config)
+            if not config.shared_cii:  # shared: one module under one name, so checkpoints hold no aliased tensors
+                self.cii_vi = CII(config)
         if config.use_cff:
             self.cff = CFF(config)
         self.decoder = nn.Sequential(*(TransformerBlock(2 * c, config.heads, FFN_EXPANSION) for _ in range(config.blocks)))
@@ -189,7 +190,7 @@ class MGFusion(nn.Module):
         f_ir, f_vi = self.ire(a), self.vie(b)
         if self.config.use_cii:
             f_ir = self.cii_ir(f_ir, image_embed_a, image_embed_b)
-            f_vi = self.cii_vi(f_vi, image_embed_a, image_embed_b)
+            f_vi = (self.cii_ir if self.config.shared_cii else self.cii_vi)(f_vi, image_embed_a, image_embed_b)
         if self.config.use_cff:
             fused = self.cff(f_ir, f_vi, image_embed_a, image_embed_b)
         else:
