@@ -198,3 +198,19 @@ def test_save_load_fuse_gives_identical_output(tmp_path, tiny_clip):
     want = np.round(expected[0, 0].clamp(0, 1).numpy() * 255).astype(np.uint8)
     assert fused.shape == want.shape
     assert np.array_equal(fused, want)
+
+
+@pytest.mark.parametrize("changes", [
+    {"sawp_single_channel": True}, {"cff_weight_activation": "none"}, {"adapter_activation": "gelu", "adapter_hidden": 5},
+    {"output": "tanh_clamp"},
+])
+def test_config_readings_run(changes):
+    a, b = torch.rand(1, 1, 19, 23), torch.rand(1, 1, 19, 23)
+    model = tiny(**changes)
+    with torch.inference_mode():
+        fused = model(a, b, image_embed_a=torch.randn(1, EMBED), image_embed_b=torch.randn(1, EMBED))
+    assert fused.shape == (1, 1, 19, 23) and fused.min() >= 0 and fused.max() <= 1
+    if "sawp_single_channel" in changes:
+        assert model.cff.sawp[-1].out_channels == 1
+    with pytest.raises(ValueError):
+        MGFusionConfig(channels=10, heads=4)

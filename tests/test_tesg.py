@@ -167,3 +167,17 @@ def test_save_load_fuse_gives_identical_output(tmp_path):
     assert result.returncode == 0, result.stderr.decode()
     want = np.round(expected[0, 0].clamp(0, 1).numpy() * 255).astype(np.uint8)
     assert np.array_equal(read_image(out), want)
+
+
+@pytest.mark.parametrize("changes", [{"shared_encoder_views": False}, {"output": "tanh01"}, {"gate_kernel": 1},
+                                     {"attention_hidden": 3}])
+def test_config_readings_run(changes):
+    a, b, mask = crop(pair_paths("IVF", "MSRS", "00047N"), 0, 0, 21, 27)
+    model = tiny(**changes)
+    with torch.inference_mode():
+        fused = model(a, b, mask=mask, text_semantics=text())
+    assert fused.shape == (1, 1, 21, 27) and fused.min() >= 0 and fused.max() <= 1
+    if changes.get("shared_encoder_views") is False:
+        assert hasattr(model, "encoder_ir_views") and hasattr(model, "encoder_vi_views")
+    with pytest.raises(ValueError):
+        TeSGConfig(gate_kernel=2)
