@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -188,15 +189,18 @@ class GuidanceProvider:
             return self._computed_images(item, hashes)
         raise FusekitError(f"no {source} guidance for pair {item.name}", f"add it to the folder given with {OPTION_FOR[source]}")
 
-    def _cache_path(self, parts: dict) -> Path | None:
+    def _cache_path(self, folder: str, parts: dict) -> Path | None:
+        """``<cache>/<backends>/<key>.safetensors``: one folder per backend combination, so the folder can be given
+        to ``fuse --text`` (matched by image hashes) as it is."""
         if not self.options.cache:
             return None
         key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
-        return Path(self.options.cache) / key[:2] / f"{key}.safetensors"
+        safe = re.sub(r"[^A-Za-z0-9._+-]+", "_", folder)
+        return Path(self.options.cache) / safe / f"{key}.safetensors"
 
     def _computed_text(self, source: str, item: Item, hashes: tuple[str, str]) -> tuple[dict, dict]:
         o = self.options
-        cache = self._cache_path({"kind": "text", "a": hashes[0], "b": hashes[1], "task": o.task,
+        cache = self._cache_path(f"{o.task}-{o.describer}-{o.encoder}", {"kind": "text", "a": hashes[0], "b": hashes[1], "task": o.task,
                                   "describer": o.describer, "encoder": o.encoder, "model": o.encoder_model})
         if cache is not None and cache.is_file():
             return read_guidance_file(cache, source)
@@ -217,7 +221,7 @@ class GuidanceProvider:
 
     def _computed_images(self, item: Item, hashes: tuple[str, str]) -> tuple[dict, dict]:
         o = self.options
-        cache = self._cache_path({"kind": "image", "a": hashes[0], "b": hashes[1], "encoder": o.image_encoder, "model": o.image_encoder_model})
+        cache = self._cache_path(f"image-{o.image_encoder}", {"kind": "image", "a": hashes[0], "b": hashes[1], "encoder": o.image_encoder, "model": o.image_encoder_model})
         if cache is not None and cache.is_file():
             return read_guidance_file(cache, "image_embeds")
         from ..vision import encode_images
