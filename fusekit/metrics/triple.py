@@ -79,8 +79,12 @@ def check_sizes(f: np.ndarray, a: np.ndarray | None, b: np.ndarray | None) -> No
 
 
 def evaluator_triples(f, a, b) -> list[Triple]:
-    """One grey triple, every image converted as the evaluator reads files."""
-    return [Triple(evaluator_grey(f), None if a is None else evaluator_grey(a), None if b is None else evaluator_grey(b))]
+    """One grey triple, every image converted as the evaluator reads files (8-bit inputs are known to give grey
+    levels 0..255, which lets some metrics use exact float32 sums without checking)."""
+    triple = Triple(evaluator_grey(f), None if a is None else evaluator_grey(a), None if b is None else evaluator_grey(b))
+    if all(x is not None and x.dtype == np.uint8 for x in (f, a, b)):
+        triple.memo["grey-levels"] = True
+    return [triple]
 
 
 def vifb_triples(f, a, b) -> list[Triple]:
