@@ -95,14 +95,14 @@ def test_sam_segment_selection():
 def test_missing_weights_name_the_model_and_the_fix(tmp_path):
     env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "FUSEKIT_CACHE": str(tmp_path / "cache")}
     result = run_fusekit("describe", *PAIR, "--task", "ivf", "--backend", "blip2", "--device", "cpu", env=env)
-    stderr = assert_user_error(result, "describe", 1, "'Salesforce/blip2-opt-2.7b' are not in the Hugging Face cache")
+    stderr = assert_user_error(result, "describe", 1, "'Salesforce/blip2-opt-2.7b' is not in the Hugging Face cache")
     assert "--model-path" in stderr and "hf download Salesforce/blip2-opt-2.7b" in stderr
     assert result.stdout == b""
 
 
 def test_model_path_that_is_not_a_model(tmp_path):
     result = run_fusekit("describe", *PAIR, "--task", "ivf", "--backend", "sam", "--model-path", tmp_path, "--no-cache", "--device", "cpu")
-    assert_user_error(result, "describe", 1, "cannot load SAM processor")
+    assert_user_error(result, "describe", 1, "cannot load SAM model")
 
 
 def test_ambiguous_model_path_is_a_usage_error(tmp_path):

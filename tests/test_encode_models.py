@@ -86,7 +86,7 @@ def test_clip_image_embeddings_pair_and_batch(tiny_models, tmp_path):  # noqa: F
 def test_missing_text_and_image_weights(tmp_path, descriptions):
     env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
     result = run_fusekit("encode-text", descriptions, "-o", tmp_path / "f.safetensors", "--encoder", "blip2", "--device", "cpu", env=env)
-    assert_user_error(result, "encode-text", 1, "'Salesforce/blip2-itm-vit-g' are not in the Hugging Face cache")
+    assert_user_error(result, "encode-text", 1, "'Salesforce/blip2-itm-vit-g' is not in the Hugging Face cache")
     result = run_fusekit("encode-image", *PAIR, "-o", tmp_path / "g.safetensors", "--device", "cpu", env=env)
-    assert_user_error(result, "encode-image", 1, "'openai/clip-vit-base-patch32' are not in the Hugging Face cache")
+    assert_user_error(result, "encode-image", 1, "'openai/clip-vit-base-patch32' is not in the Hugging Face cache")
     assert not (tmp_path / "f.safetensors").exists() and not (tmp_path / "g.safetensors").exists()

@@ -20,8 +20,8 @@ class Blip2Describer(Describer):
 
         model_id = self.options.model_ids.get(self.name) or self.default_model
         device, dtype = model_device(self.options)
-        processor = load_pretrained(Blip2Processor.from_pretrained, model_id, self.model_path, "BLIP-2 processor")
         model = load_pretrained(Blip2ForConditionalGeneration.from_pretrained, model_id, self.model_path, "BLIP-2 captioning model")
+        processor = load_pretrained(Blip2Processor.from_pretrained, model_id, self.model_path, "BLIP-2 processor")
         return processor, model.to(device=device, dtype=dtype).eval(), device, dtype
 
     def describe(self, image: ImageInfo) -> dict:

@@ -51,8 +51,8 @@ class Florence2Describer(Describer):
 
         model_id = self.options.model_ids.get(self.name) or self.default_model
         device, dtype = model_device(self.options)
-        processor = load_pretrained(AutoProcessor.from_pretrained, model_id, self.model_path, "Florence-2 processor")
         model = load_pretrained(Florence2ForConditionalGeneration.from_pretrained, model_id, self.model_path, "Florence-2 model")
+        processor = load_pretrained(AutoProcessor.from_pretrained, model_id, self.model_path, "Florence-2 processor")
         return processor, model.to(device=device, dtype=dtype).eval(), device, dtype
 
     @staticmethod

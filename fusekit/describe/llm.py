@@ -103,8 +103,8 @@ class LocalLM:
         from .weights import load_pretrained, model_device
 
         self.device, dtype = model_device(options)
-        self.tokenizer = load_pretrained(AutoTokenizer.from_pretrained, model_id, model_path, "LLM tokenizer")
         model = load_pretrained(AutoModelForCausalLM.from_pretrained, model_id, model_path, "LLM")
+        self.tokenizer = load_pretrained(AutoTokenizer.from_pretrained, model_id, model_path, "LLM tokenizer")
         self.model = model.to(device=self.device, dtype=dtype).eval()
         self.max_tokens = options.llm_max_tokens
 

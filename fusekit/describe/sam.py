@@ -62,8 +62,8 @@ class SamDescriber(Describer):
 
         model_id = self.options.model_ids.get(self.name) or self.default_model
         device, dtype = model_device(self.options)
-        processor = load_pretrained(SamProcessor.from_pretrained, model_id, self.model_path, "SAM processor")
         model = load_pretrained(SamModel.from_pretrained, model_id, self.model_path, "SAM model")
+        processor = load_pretrained(SamProcessor.from_pretrained, model_id, self.model_path, "SAM processor")
         return processor, model.to(device=device, dtype=dtype).eval(), device, dtype
 
     def describe(self, image: ImageInfo) -> dict:

@@ -38,8 +38,8 @@ def load_pretrained(loader, model_id: str, model_path: str | None, what: str, **
             reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             raise FusekitError(f"cannot load {what} from {model_path} ({reason})",
                                "the folder needs config.json, the weights and the tokenizer/processor files saved with save_pretrained") from exc
-        how = "download them once with `hf download " + model_id + "`" + (" (the hub is in offline mode here)" if local_only else "")
-        raise FusekitError(f"{what} weights {model_id!r} are not in the Hugging Face cache", f"{how}, or give --model-path DIR") from exc
+        how = "download it once with `hf download " + model_id + "`" + (" (the hub is in offline mode here)" if local_only else "")
+        raise FusekitError(f"{what} {model_id!r} is not in the Hugging Face cache", f"{how}, or give --model-path DIR") from exc
 
 
 def quiet_transformers() -> None:

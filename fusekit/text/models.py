@@ -25,8 +25,8 @@ class _ModelEncoder(TextEncoder):
 
         model_id = self.options.model_id or self.default_model
         device, dtype = model_device(self.options)
-        tokenizer = load_pretrained(transformers.AutoTokenizer.from_pretrained, model_id, self.options.model_path, f"{self.what} tokenizer")
         model = load_pretrained(getattr(transformers, self.model_class).from_pretrained, model_id, self.options.model_path, self.what)
+        tokenizer = load_pretrained(transformers.AutoTokenizer.from_pretrained, model_id, self.options.model_path, f"{self.what} tokenizer")
         return tokenizer, model.to(device=device, dtype=dtype).eval(), device
 
     def _limit(self, model) -> int:
