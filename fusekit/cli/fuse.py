@@ -27,14 +27,14 @@ Example: fusekit fuse ir.png vi.png --task ivf --model film --weights film_ivf.s
 def run(
     paths: Annotated[Optional[list[str]], typer.Argument(help="Images A and B, or two folders matched by file name.", show_default=False)] = None,
     task: Task = "",
-    model: Annotated[Optional[str], typer.Option("--model", "-M", help="Fusion model [default: compact when it has bundled weights for the task, else the task's training-free baseline].", show_default=False)] = None,
-    weights: Annotated[Optional[str], typer.Option("--weights", "-w", help="Checkpoint: fusekit .safetensors or released .pth [default: the model's bundled weights].")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-M", help="Fusion model (default: compact when it has bundled weights for the task, else the task's training-free baseline).", show_default=False)] = None,
+    weights: Annotated[Optional[str], typer.Option("--weights", "-w", help="Checkpoint: fusekit .safetensors or released .pth (default: the model's bundled weights).")] = None,
     text: Annotated[Optional[str], typer.Option("--text", help="Text features (.safetensors from encode-text, or VLF .npy), or a folder of per-pair files.")] = None,
     image_features: Annotated[Optional[str], typer.Option("--image-features", help="Image features from encode-image, or a folder of per-pair files.")] = None,
     semantics: Annotated[Optional[str], typer.Option("--semantics", help="Semantics file (mask + text semantics), or a folder of per-pair files.")] = None,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Output PNG for one pair (- = stdout), or output folder for many.")] = None,
     manifest: Manifest = None,
-    colour: Annotated[Optional[bool], typer.Option("--colour/--grey", "--color/--gray", help="Colour output (re-attach chroma) or grey [default: colour when a source is colour].", show_default=False)] = None,
+    colour: Annotated[Optional[bool], typer.Option("--colour/--grey", "--color/--gray", help="Colour output (re-attach chroma) or grey (default: colour when a source is colour).", show_default=False)] = None,
     postprocess: Annotated[str, typer.Option("--postprocess", help="clip: clip to [0, 1] and round; film: the released FILM script (min-max, x255, truncate).")] = "clip",
     device: Device = "auto",
     precision: Precision = "fp32",
@@ -46,7 +46,7 @@ def run(
     from ..io.atomic import check_not_input
     from ..io.batch import run_batch
     from ..io.images import write_image
-    from ..io.pairs import parse_shard, select, take_shard
+    from ..io.pairs import parse_shard, select, shard_problems, take_shard
     from ..models import runner
 
     if not task:
@@ -55,7 +55,8 @@ def run(
     paths = paths or []
     selection = select(paths, manifest)
     single = bool(paths) and not any(os.path.isdir(path) for path in paths)
-    items = take_shard(selection.items, parse_shard(shard))
+    shard_spec = parse_shard(shard)
+    items = take_shard(selection.items, shard_spec)
     if output is None and not all(item.fields.get("out") for item in items):
         raise UsageError("no output given", "add -o FUSED.png for one pair, -o DIR for many")
     if not single and output == "-":
@@ -84,7 +85,7 @@ def run(
 
     result = run_batch(
         items, process, outputs=lambda item: [destination(item)], skip_existing=skip_existing,
-        problems=selection.problems, total=len(items), load=fuser.load, write=write,
+        problems=shard_problems(selection.problems, shard_spec), total=len(items), load=fuser.load, write=write,
         batch_size=batch_size, batch_key=lambda pair: pair.batch_key,
     )
     result.report(summary)
