@@ -351,9 +351,10 @@ def _run(settings: Settings, ctx, stop: StopRequest, torch) -> int:
         distributed.barrier(ctx)
         return weights_path
 
-    log.info(f"training {spec.name} for {task} on {len(pairs)} pairs ({selection.items[0].name}, …), "
-             f"{preset.epochs} epochs × {batches_per_epoch} steps, batch {preset.batch_size}, {ctx.world} process(es) on {device}")
-    progress = _Progress(ctx.is_main and log.progress_enabled(), preset.epochs, batches_per_epoch)
+    if ctx.is_main:
+        log.info(f"training {spec.name} for {task} on {len(pairs)} pairs ({selection.items[0].name}, …), "
+                 f"{preset.epochs} epochs × {batches_per_epoch} steps, batch {preset.batch_size}, {ctx.world} process(es) on {device}")
+    progress = _Progress(ctx.is_main, log.progress_enabled(), preset.epochs, batches_per_epoch)
     model.train()
     stopped = False
     last_saved_step = step if resume_from is not None else -1
@@ -430,7 +431,7 @@ def _run(settings: Settings, ctx, stop: StopRequest, torch) -> int:
         return stop.exit_code
     if ctx.is_main:
         final = out / "model.safetensors"
-        write_bytes_copy(latest, final)
+        _copy_atomically(latest, final)
         log.info(f"done: {step} steps; weights {final} (use: fusekit fuse --model {spec.name} --weights {final})")
     distributed.barrier(ctx)
     return 0
@@ -446,7 +447,7 @@ def _validate_and_log(run, progress, model, val_pairs, task, loss_fn, guidance_n
         progress.note(f"{label}: val loss {result['loss']:.4g}, " + ", ".join(f"{k} {v:.4g}" for k, v in result["metrics"].items()))
 
 
-def write_bytes_copy(source: Path, target: Path) -> None:
+def _copy_atomically(source: Path, target: Path) -> None:
     from ..io.atomic import write_bytes
 
     write_bytes(target, source.read_bytes())
@@ -499,10 +500,10 @@ class _RunFiles:
 
 
 class _Progress:
-    """A rich progress bar on a terminal (rank 0); plain info lines per epoch otherwise."""
+    """A rich progress bar on a terminal, plain info lines per epoch otherwise; silent on ranks other than 0."""
 
-    def __init__(self, enabled: bool, epochs: int, steps: int):
-        self.enabled, self.epochs, self.steps = enabled, epochs, steps
+    def __init__(self, main: bool, bar: bool, epochs: int, steps: int):
+        self.main, self.enabled, self.epochs, self.steps = main, main and bar, epochs, steps
         self.bar = None
         self.task = None
         self.current_epoch = 0
@@ -529,7 +530,7 @@ class _Progress:
 
     def update(self, completed: int, loss: float | None = None, rate: float | None = None) -> None:
         if self.bar is None:
-            if loss is not None and completed == self.steps:
+            if self.main and loss is not None and completed == self.steps:
                 log.info(f"epoch {self.current_epoch + 1}/{self.epochs}: loss {loss:.4g}, {rate:.3g} pairs/s")
             return
         fields = {"loss": f"{loss:.4g}", "rate": f"{rate:.3g}"} if loss is not None else {}
@@ -538,7 +539,7 @@ class _Progress:
     def note(self, text: str) -> None:
         if self.bar is not None:
             self.bar.console.print(text)
-        else:
+        elif self.main:
             log.info(text)
 
     def __exit__(self, *exc):
