@@ -50,6 +50,8 @@ def cells_phrase(mask: np.ndarray) -> str:
             if not mask[:, c].any():
                 return f"all but the {COL_NAMES[c]} third" if c != 1 else "the left and right thirds"
     names = [region_name(r, c) for r in range(3) for c in range(3) if mask[r, c]]
+    if count >= 6:
+        return "all but the " + join_words([region_name(r, c) for r in range(3) for c in range(3) if not mask[r, c]])
     if len(names) == 1:
         return f"the {names[0]}"
     return "the " + join_words(names)
@@ -193,7 +195,14 @@ def semantic_text(m: Measurements, task: str, role: str, path: str, partner: Mea
     else:
         peak = m.cell_focus.max()
         sharp = m.cell_focus >= 0.5 * peak if peak > 0 else np.ones((3, 3), bool)
-        sentences.append(f"The focused subject lies in {cells_phrase(sharp)}.")
+        if partner is not None:
+            sharper = (m.cell_focus + 1.0) / (partner.cell_focus + 1.0) >= 1.5
+            if sharper.any():
+                sentences.append(f"Its in-focus content, sharper than in the other image, lies in {cells_phrase(sharper)}.")
+            else:
+                sentences.append("No region is in clearly sharper focus here than in the other image.")
+        else:
+            sentences.append(f"The focused subject lies in {cells_phrase(sharp)}.")
     sentences.append("It is a colour image." if m.colour else "It is a greyscale image.")
     return " ".join(sentences)
 
