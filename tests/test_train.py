@@ -76,10 +76,10 @@ def test_resume_continues_with_the_same_steps_and_optimizer_state(manifest, tmp_
             assert torch.allclose(entry[name], state_b["optimizer"]["state"][index][name], atol=1e-7), (index, name)
 
 
-def user_error(capsys, argv: list[str], contains: str) -> None:
+def user_error(capsys, argv: list[str], contains: str, code: int = 1) -> None:
     """The CLI (in this process) fails with one `fusekit train: error:` line naming `contains`."""
     capsys.readouterr()
-    assert main(argv) == 1
+    assert main(argv) == code
     err = capsys.readouterr().err
     assert "Traceback" not in err and "fusekit train: error:" in err and contains in err, err
 
@@ -195,3 +195,18 @@ def test_compact_with_guidance_computed_on_the_fly_trains_and_fuses(tmp_path):
                  "--weights", str(out / "model.safetensors"), "--text", str(by_image[sha256_file(data / "ir" / "10.png")]),
                  "--device", "cpu", "-q", "-o", str(fused)]) == 0
     assert fused.is_file()
+
+
+@pytest.mark.parametrize("change, code, contains", [
+    (["--model", "mertens"], 1, "training-free"),
+    (["--model", "tiny-tst"], 1, "did you mean 'tiny-test'"),
+    (["--task", "mef", "--data", str(DATA / "IVF")], 1, "no MEF pairs"),
+    (["--data", "/nonexistent/pairs"], 1, "training data not found"),
+    (["--set", "nosuch=1"], 2, "no config field 'nosuch'"),
+    (["--schedule", "step:x"], 2, "bad schedule"),
+    (["--batch-size", "64"], 1, "only 8 training pairs"),
+])
+def test_bad_requests_are_one_line_errors(manifest, tmp_path, capsys, change, code, contains):
+    # a repeated option takes its last value, so `change` overrides the common arguments
+    user_error(capsys, ["train", *COMMON, "--data", str(manifest), "--out", str(tmp_path / "run"), *change], contains, code)
+    assert not (tmp_path / "run" / "checkpoints").exists()
