@@ -101,8 +101,13 @@ def test_missing_weights_name_the_model_and_the_fix(tmp_path):
 
 
 def test_model_path_that_is_not_a_model(tmp_path):
-    result = run_fusekit("describe", *PAIR, "--task", "ivf", "--backend", "sam", "--model-path", tmp_path, "--no-cache", "--device", "cpu")
-    assert_user_error(result, "describe", 1, "cannot load SAM model")
+    from fusekit.describe import DescribeOptions, Pipeline
+    from fusekit.errors import FusekitError
+
+    pipeline = Pipeline(["sam"], DescribeOptions(model_paths={"sam": str(tmp_path)}, device="cpu"))
+    with pytest.raises(FusekitError, match="cannot load SAM model from") as error:
+        pipeline.describe([str(p) for p in PAIR], "ivf")
+    assert "save_pretrained" in str(error.value)
 
 
 def test_ambiguous_model_path_is_a_usage_error(tmp_path):
