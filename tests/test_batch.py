@@ -18,7 +18,7 @@ from fusekit import log
 from fusekit.errors import FusekitError
 from fusekit.io.batch import BatchResult, run_batch
 from fusekit.io.images import read_image, to_grey, write_image
-from fusekit.io.pairs import Item, select
+from fusekit.io.pairs import Item, select, shard_problems
 
 HARVARD = DATA / "MIF" / "Harvard"
 MEFB = DATA / "MEF" / "MEFB"
@@ -203,3 +203,10 @@ def test_an_interrupt_stops_the_batch():
 
     with pytest.raises(KeyboardInterrupt):
         run_batch(items, process, load=lambda item: item.name, write=lambda item, out: None)
+
+
+def test_matching_problems_go_to_the_first_shard_only():
+    problems = [("ghost", "no image named 'ghost'")]
+    assert shard_problems(problems, None) == problems
+    assert shard_problems(problems, (0, 4)) == problems
+    assert shard_problems(problems, (3, 4)) == []

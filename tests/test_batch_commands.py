@@ -76,3 +76,18 @@ def test_encode_text_goes_past_a_damaged_descriptions_file(sources, tmp_path):
     assert [entry["name"] for entry in summary["failures"]] == [GOOD[3]] and summary["processed"] == len(GOOD) - 1
     assert sorted(path.stem for path in (tmp_path / "text").glob("*.safetensors")) == [n for n in GOOD if n != GOOD[3]]
     assert "Traceback" not in stderr
+
+
+def test_shards_from_slurm_report_each_bad_pair_once_and_cover_the_rest(sources, tmp_path):
+    a, b = str(sources / "mri"), str(sources / "other")
+    failures, processed = [], []
+    for k in (0, 1):
+        result = run_fusekit("fuse", a, b, "--task", "mif", "-o", tmp_path / "fused", "--summary", tmp_path / f"{k}.json",
+                             env={"SLURM_ARRAY_TASK_ID": str(k), "SLURM_ARRAY_TASK_COUNT": "2"})
+        summary = json.loads((tmp_path / f"{k}.json").read_text())
+        assert result.returncode == (1 if summary["failed"] else 0), result.stderr.decode()
+        failures += [entry["name"] for entry in summary["failures"]]
+        processed.append(summary["processed"])
+    assert sorted(failures) == sorted([DAMAGED, UNMATCHED])  # each reported by one shard only
+    assert sum(processed) == len(GOOD) and min(processed) > 0
+    assert sorted(path.stem for path in (tmp_path / "fused").glob("*.png")) == GOOD

@@ -42,6 +42,17 @@ def _per_backend(values: list[str], what: str, backends: list[str]) -> dict[str,
     return result
 
 
+def _warn_unused(names: list[str], options) -> None:
+    """Options for a backend that was not chosen are almost always a forgotten --backend: say so."""
+    from .. import log
+
+    unused = sorted((set(options.model_paths) | set(options.model_ids)) - set(names))
+    if options.llm_url and "llm" not in names:
+        unused.append("llm (--llm-url)")
+    for name in unused:
+        log.warn(f"options given for backend {name}, which is not chosen (add it with --backend)")
+
+
 @command("describe", help=HELP)
 def run(
     paths: Annotated[Optional[list[str]], typer.Argument(help="Image A (and B), or two folders matched by file name.", show_default=False)] = None,
@@ -69,7 +80,7 @@ def run(
     from ..io.atomic import check_not_input, write_text
     from ..io.batch import run_batch
     from ..io.formats import write_json
-    from ..io.pairs import Item, parse_shard, select, take_shard
+    from ..io.pairs import Item, parse_shard, select, shard_problems, take_shard
 
     if not task:
         raise UsageError("--task is required", "add --task ivf, mif, mef or mff")
@@ -83,6 +94,7 @@ def run(
         llm_retries=max(0, llm_retries), llm_levels=not no_levels,
         cache_dir=None if no_cache else (cache or default_cache_dir()),
     )
+    _warn_unused(names, options)
     paths = paths or []
     single = len(paths) == 1 and not manifest and not os.path.isdir(paths[0])
     if single:
@@ -92,7 +104,8 @@ def run(
         selection = select(paths, manifest)
         selection_items, problems = selection.items, selection.problems
     batch = bool(manifest) or any(os.path.isdir(p) for p in paths)
-    items = take_shard(selection_items, parse_shard(shard))
+    shard_spec = parse_shard(shard)
+    items = take_shard(selection_items, shard_spec)
     for item in items:
         check_not_input(output, item.paths.values())
     pipeline = Pipeline(names, options)
@@ -129,7 +142,7 @@ def run(
             write_json(target(item), document)
 
     result = run_batch(items, process, outputs=None if jsonl else (lambda item: [target(item)]),
-                       skip_existing=skip_existing, problems=problems, total=len(items), load=load, write=write)
+                       skip_existing=skip_existing, problems=shard_problems(problems, shard_spec), total=len(items), load=load, write=write)
     if jsonl and output != "-":
         write_text(output, "".join(lines))
     result.report(summary)

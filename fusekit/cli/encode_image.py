@@ -36,7 +36,7 @@ def run(
     from ..io.atomic import check_not_input, is_stdio
     from ..io.batch import run_batch
     from ..io.formats import write_safetensors
-    from ..io.pairs import Item, parse_shard, select, take_shard
+    from ..io.pairs import Item, parse_shard, select, shard_problems, take_shard
     from ..vision import ImageOptions, get_image_encoder, image_features
 
     paths = paths or []
@@ -54,7 +54,8 @@ def run(
     if is_stdio(output) or output.endswith(".safetensors"):
         raise UsageError("many pairs need an output folder", "give -o DIR (one DIR/<name>.safetensors per pair)")
     selection = select(paths, manifest)
-    items = take_shard(selection.items, parse_shard(shard))
+    shard_spec = parse_shard(shard)
+    items = take_shard(selection.items, shard_spec)
 
     def target(item: Item) -> str:
         return str(item.fields.get("out") or Path(output) / f"{item.name}.safetensors")
@@ -64,6 +65,6 @@ def run(
         write_safetensors(target(item), "image-features", tensors, metadata)
 
     result = run_batch(items, process, outputs=lambda item: [target(item)], skip_existing=skip_existing,
-                       problems=selection.problems, total=len(items))
+                       problems=shard_problems(selection.problems, shard_spec), total=len(items))
     result.report(summary)
     return result.exit_code

@@ -177,3 +177,8 @@ def take_shard(items: list[Item], shard: tuple[int, int] | None) -> list[Item]:
     index, total = shard
     ordered = sorted(items, key=lambda item: item.name)
     return ordered[index::total]
+
+
+def shard_problems(problems: list[tuple[str, str]], shard: tuple[int, int] | None) -> list[tuple[str, str]]:
+    """Matching problems of a sharded run belong to shard 0 alone, so N array tasks report each one once."""
+    return list(problems) if shard is None or shard[0] == 0 else []
