@@ -53,17 +53,6 @@ def _warn_unused(names: list[str], options) -> None:
         log.warn(f"options given for backend {name}, which is not chosen (add it with --backend)")
 
 
-def _warn_unused(names: list[str], options) -> None:
-    """Options for a backend that was not chosen are almost always a forgotten --backend: say so."""
-    from .. import log
-
-    unused = sorted((set(options.model_paths) | set(options.model_ids)) - set(names))
-    if options.llm_url and "llm" not in names:
-        unused.append("llm (--llm-url)")
-    for name in unused:
-        log.warn(f"options given for backend {name}, which is not chosen (add it with --backend)")
-
-
 @command("describe", help=HELP)
 def run(
     paths: Annotated[Optional[list[str]], typer.Argument(help="Image A (and B), or two folders matched by file name.", show_default=False)] = None,
@@ -105,7 +94,6 @@ def run(
         llm_retries=max(0, llm_retries), llm_levels=not no_levels,
         cache_dir=None if no_cache else (cache or default_cache_dir()),
     )
-    _warn_unused(names, options)
     _warn_unused(names, options)
     paths = paths or []
     single = len(paths) == 1 and not manifest and not os.path.isdir(paths[0])
