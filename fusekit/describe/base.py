@@ -57,12 +57,9 @@ class ImageInfo:
 
     def rgb(self) -> np.ndarray:
         """uint8 RGB [H, W, 3], what the vision-language models take."""
-        pixels = self.pixels
-        if pixels.dtype == np.uint16:
-            pixels = (pixels / 257.0 + 0.5).astype(np.uint8)
-        if pixels.ndim == 2:
-            pixels = np.repeat(pixels[..., None], 3, axis=2)
-        return pixels
+        from ..vision.preprocess import rgb_of
+
+        return rgb_of(self.pixels)
 
 
 class Describer:
