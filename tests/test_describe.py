@@ -171,3 +171,33 @@ def test_unreadable_image_is_one_line(tmp_path):
     bad.write_bytes(b"garbage")
     a, _ = pair_paths(*PAIRS["ivf"])
     assert_user_error(run_fusekit("describe", a, bad, "--task", "ivf"), "describe", 1, "not a readable image")
+
+
+def test_hotspot_box_area_and_position_on_a_synthetic_image():
+    """Exact values: a 10 × 12 block at level 200 on a noiseless level-20 background."""
+    from fusekit.describe.measure import measure
+
+    image = np.full((90, 120), 20, np.uint8)
+    image[70:80, 95:107] = 200
+    m = measure(image)
+    assert len(m.hotspots) == 1
+    spot = m.hotspots[0]
+    assert spot.box == (95, 70, 107, 80)
+    assert spot.area_fraction == pytest.approx(120 / (90 * 120))
+    assert spot.mean_level == pytest.approx(200.0)
+    assert spot.position == "lower right"
+    assert m.bright_clipped == 0.0 and m.dark_clipped == 0.0
+    # 16-bit input gives the same measurements on the 0–255 scale.
+    wide = measure(image.astype(np.uint16) * 257)
+    assert wide.mean == pytest.approx(m.mean) and wide.hotspots[0].box == spot.box
+
+
+def test_output_file_never_overwrites_an_input(tmp_path):
+    import shutil
+
+    a, b = pair_paths(*PAIRS["ivf"])
+    copy = tmp_path / "a.png"
+    shutil.copy(a, copy)
+    result = run_fusekit("describe", copy, b, "--task", "ivf", "-o", copy)
+    assert_user_error(result, "describe", 1, "is also an input")
+    assert copy.read_bytes() == a.read_bytes()
