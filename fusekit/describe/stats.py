@@ -97,7 +97,7 @@ def _sharpness_word(focus: float) -> str:
     return "soft, with little fine texture" if focus < 100 else "moderately sharp" if focus < 1000 else "crisp, with strong fine texture"
 
 
-def _hotspot_noun(task: str, role: str, colour: bool, path: str) -> str:
+def _hotspot_noun(task: str, role: str, path: str) -> str:
     if task == "ivf" and role == "a":
         return "warm (bright) region"
     if task == "mif" and role == "b":
@@ -158,7 +158,7 @@ def structure_text(m: Measurements, task: str, role: str, path: str, partner: Me
         dense = m.cell_edges >= max(0.6 * m.cell_edges.max(), 0.02)
         sentences.append(f"Edges are densest in {cells_phrase(dense)}.")
     if m.hotspots:
-        noun = _hotspot_noun(task, role, m.colour, path)
+        noun = _hotspot_noun(task, role, path)
         parts = [f"the {spot.position} ({_pct(spot.area_fraction)} of the image, level {spot.mean_level:.0f})" for spot in m.hotspots]
         plural = noun if len(parts) == 1 else noun.replace("region", "regions").replace("spot", "spots")
         sentences.append(f"{len(parts)} {plural} stand{'s' if len(parts) == 1 else ''} out: {join_words(parts)}.")
