@@ -40,7 +40,7 @@ def run(
     summary: Summary = None,
 ) -> int:
     from ..io.batch import run_batch
-    from ..io.pairs import parse_shard, select, take_shard
+    from ..io.pairs import parse_shard, select, shard_problems, take_shard
     from ..metrics import output as out
     from ..metrics.memory import keep_freed_memory
     from ..metrics.registry import check_convention, needs_sources, resolve
@@ -58,8 +58,7 @@ def run(
     selection = select(paths, manifest, roles=roles, folders={"fused": fused, "a": folder_a, "b": folder_b})
     shard_spec = parse_shard(shard)
     items = take_shard(selection.items, shard_spec)
-    # Matching problems are split across shards like the items, so each is reported by exactly one shard.
-    problems = selection.problems if shard_spec is None else sorted(selection.problems)[shard_spec[0]::shard_spec[1]]
+    problems = shard_problems(selection.problems, shard_spec)  # reported by shard 0 only, as every command does
     fmt = out.choose_format(as_json, as_csv, output)
     if output:
         from ..io.atomic import check_not_input
