@@ -21,6 +21,7 @@ from fusekit.models.checkpoints import load_model, save_checkpoint
 from fusekit.models.mtif import LEVELS, MTIFConfig, build
 from fusekit.models.mtif_loss import MTIFLossConfig, multi_grained_loss
 from fusekit.train.losses import LOSSES, ssim
+from fusekit.train.presets import PRESETS
 
 TINY = MTIFConfig(channels=(4, 4, 4), heads=2, decoder_blocks=1, adapter_hidden=16)
 
@@ -46,6 +47,7 @@ def test_registration():
     assert spec.guidance == ("text_levels",)
     assert spec.default_loss == "mtif" and spec.default_loss in LOSSES
     assert spec.train_augment == "mtif-enrichment"
+    assert PRESETS.get(spec.train_preset).lr == 8e-5  # §5.1
     assert len(MTIFConfig().channels) == 3
 
 

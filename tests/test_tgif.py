@@ -20,6 +20,7 @@ from fusekit.models import FUSION_MODELS
 from fusekit.models.checkpoints import load_model, save_checkpoint
 from fusekit.models.tgif import TGIFConfig, build
 from fusekit.train.losses import LOSSES
+from fusekit.train.presets import PRESETS
 
 TINY = TGIFConfig(dim=8, heads=2, encoder_blocks=1, decoder_blocks=1, adapter_hidden=16)
 
@@ -45,6 +46,7 @@ def test_paper_defaults_and_registration():
     spec = FUSION_MODELS.get("tgif")
     assert spec.kind == "learned" and spec.guidance == ("text",)
     assert spec.default_loss == "film" and spec.default_loss in LOSSES
+    assert PRESETS.get(spec.train_preset).schedule == "step:50:0.5"  # the paper: lr 1e-4 halved every 50 epochs
     model = spec.build(config)
     assert len(model.encoders[0].blocks) == 2 and len(model.encoders[0].guides) == 2 and len(model.decoder) == 3
 
