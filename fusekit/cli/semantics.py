@@ -63,7 +63,7 @@ def run(
     from ..devices import resolve_device, resolve_precision
     from ..io.atomic import check_not_input
     from ..io.batch import run_batch
-    from ..io.pairs import parse_shard, select, take_shard
+    from ..io.pairs import parse_shard, select, shard_problems, take_shard
     from ..models.tesg_semantics import (DEFAULT_DIFFUSION_MODEL, DiffusionSemantics, SIGConfig, generate_semantics,
                                          write_semantics)
 
@@ -77,7 +77,8 @@ def run(
     except ValueError as exc:
         raise UsageError(str(exc), "see fusekit semantics --help") from exc
     selection = select(paths or [], manifest)
-    items = take_shard(selection.items, parse_shard(shard))
+    shard_spec = parse_shard(shard)
+    items = take_shard(selection.items, shard_spec)
     batch = bool(manifest) or any(os.path.isdir(p) for p in paths or [])
     if batch and (caption or mask):
         raise UsageError("--caption and --mask are for one pair", "give them per pair in a --manifest (caption, mask)")
@@ -127,6 +128,6 @@ def run(
         process(items[0])
         return 0
     result = run_batch(items, process, outputs=lambda item: [target(item)], skip_existing=skip_existing,
-                       problems=selection.problems, total=len(items))
+                       problems=shard_problems(selection.problems, shard_spec), total=len(items))
     result.report(summary)
     return result.exit_code
