@@ -210,3 +210,8 @@ def test_bad_requests_are_one_line_errors(manifest, tmp_path, capsys, change, co
     # a repeated option takes its last value, so `change` overrides the common arguments
     user_error(capsys, ["train", *COMMON, "--data", str(manifest), "--out", str(tmp_path / "run"), *change], contains, code)
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_features_of_another_width_than_the_model_are_refused(manifest, tmp_path, capsys):
+    user_error(capsys, ["train", *COMMON, "--data", str(manifest), "--set", "text_dim=32", "--out", str(tmp_path / "run")],
+               f"features are {TEXT_DIM}-d but the model's text_dim is 32")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import signal
@@ -154,6 +155,15 @@ def resolve_model_config(spec, overrides: dict):
     return dataclasses.replace(base, **overrides)
 
 
+def check_feature_widths(config, info) -> None:
+    """Refuse features whose width differs from the model config's (`text_dim` / `image_dim`), in one line."""
+    for field_name, found, option in (("text_dim", info.text_dim, "--text"), ("image_dim", info.image_dim, "--image-features")):
+        expected = getattr(config, field_name, None)
+        if expected is not None and found is not None and int(expected) != int(found):
+            raise FusekitError(f"the guidance features are {found}-d but the model's {field_name} is {expected}",
+                               f"use --set {field_name}={found}, or {option} features of width {expected}")
+
+
 def load_run_settings(out: str, given: Settings) -> Settings:
     """For --resume: the stored settings of the run in `out`, with the options that may change taken from `given`."""
     path = Path(out) / "run.json"
@@ -229,6 +239,7 @@ def _run(settings: Settings, ctx, stop: StopRequest, torch) -> int:
     if preset.batch_size % ctx.world:
         raise UsageError(f"batch size {preset.batch_size} is not divisible by the {ctx.world} processes", "the batch size is global: use a multiple of the process count")
     per_rank = preset.batch_size // ctx.world
+    config = None if settings.resume else resolve_model_config(spec, settings.config)
 
     device = ctx.device
     dtype = resolve_precision(settings.precision, device)
@@ -245,6 +256,8 @@ def _run(settings: Settings, ctx, stop: StopRequest, torch) -> int:
         raise FusekitError(f"no usable training pairs in {settings.data}", "see the warnings above")
     provider = GuidanceProvider(spec.guidance, settings.guidance)
     provider.check_available(selection.items)
+    if len(selection.items) < preset.batch_size:
+        raise FusekitError(f"only {len(selection.items)} training pairs for a batch of {preset.batch_size}", "lower --batch-size")
     val_items = []
     if settings.val:
         val_selection = find_pairs(settings.val, task, "test")
@@ -267,11 +280,7 @@ def _run(settings: Settings, ctx, stop: StopRequest, torch) -> int:
     pipeline = Pipeline(resize=preset.resize, paper_augment=paper_augment, crop=preset.crop, extra=preset.augment)
     if per_rank > 1 and not pipeline.fixed_shape() and len({p.shape for p in pairs}) > 1:
         raise UsageError("training pairs differ in size and batches need one size", "use --crop N, --resize film or --batch-size 1")
-    if len(pairs) < preset.batch_size:
-        raise FusekitError(f"only {len(pairs)} training pairs for a batch of {preset.batch_size}", "lower --batch-size")
     manifest_text = "".join(json.dumps({"name": i.name, "a": i.a, "b": i.b, "sha256_a": sha256_file(i.a), "sha256_b": sha256_file(i.b)}, sort_keys=True) + "\n" for i in selection.items)
-    import hashlib
-
     data_sha = hashlib.sha256(manifest_text.encode()).hexdigest()
 
     # ---- model and optimizer
@@ -279,8 +288,7 @@ def _run(settings: Settings, ctx, stop: StopRequest, torch) -> int:
     if resume_from is not None:
         weights, stored = read_weights(resume_from[1], spec)
         config = config_from_metadata(spec, stored.get("config"), str(resume_from[1]))
-    else:
-        config = resolve_model_config(spec, settings.config)
+    check_feature_widths(config, provider.info)
     model = spec.build(config)
     if resume_from is not None:
         check_state(weights, model, str(resume_from[1]), spec.name)
