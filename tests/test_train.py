@@ -215,3 +215,20 @@ def test_bad_requests_are_one_line_errors(manifest, tmp_path, capsys, change, co
 def test_features_of_another_width_than_the_model_are_refused(manifest, tmp_path, capsys):
     user_error(capsys, ["train", *COMMON, "--data", str(manifest), "--set", "text_dim=32", "--out", str(tmp_path / "run")],
                f"features are {TEXT_DIM}-d but the model's text_dim is 32")
+
+
+def test_init_from_a_released_style_pth_and_bf16_autocast(manifest, tmp_path):
+    """--init reads a DataParallel-style `{'model': state_dict}` .pth; with lr 0 the weights stay those."""
+    from train_tiny import TinyConfig, TinyFusion
+
+    torch.manual_seed(123)
+    source = TinyFusion(TinyConfig())
+    pth = tmp_path / "released.pth"
+    torch.save({"model": {f"module.{k}": v for k, v in source.state_dict().items()}, "epoch": 3}, pth)
+    out = tmp_path / "run"
+    assert main(["train", *COMMON, "--data", str(manifest), "--init", str(pth), "--lr", "0", "--max-steps", "1",
+                 "--precision", "bf16", "--out", str(out)]) == 0
+    trained = weights(out / "model.safetensors")
+    for key, value in source.state_dict().items():
+        assert torch.equal(trained[key], value), key
+    assert train_rows(out)[0]["loss"] > 0
