@@ -67,4 +67,7 @@ def test_peripheral_crops_follow_the_configured_shift():
     (cy, cx, h, w), *periphery = boxes
     assert (h, w) == (20, 40)
     assert {(y - cy, x - cx) for y, x, _, _ in periphery} == {(-10, -20), (-10, 20), (10, -20), (10, 20)}
+    cross = crop_boxes(saliency, EnrichmentConfig(crop_fraction=0.2, periphery="cross"))
+    assert cross[0] == boxes[0]
+    assert {(y - cy, x - cx) for y, x, _, _ in cross[1:]} == {(-10, 0), (10, 0), (0, -20), (0, 20)}
     assert len(enrich({"a": saliency.astype(np.float32), "b": saliency.astype(np.float32)})) == 5

@@ -91,6 +91,17 @@ def test_without_text_ablation_drops_adapter_and_cross_attention():
     assert without.shape == a.shape
 
 
+@pytest.mark.parametrize("modulation,has_gate", [("map", False), ("gate", True)])
+def test_modulation_readings(modulation, has_gate):
+    model = tiny(modulation=modulation)
+    assert any(name.endswith("guides.0.gate.weight") for name, _ in model.named_parameters()) == has_gate
+    a, b = grey_crop("IVF", "MSRS", "00040N", 24, 40)
+    with torch.inference_mode():
+        assert (model(a, b, text=text_tokens(0)) - model(a, b, text=text_tokens(1))).abs().max() > 0
+    with pytest.raises(ValueError, match="modulation"):
+        tiny(modulation="film")
+
+
 def test_shared_encoder_switch_and_missing_text():
     shared, separate = tiny(), tiny(shared_encoder=False)
     assert len(shared.encoders) == 1 and len(separate.encoders) == 2

@@ -20,8 +20,11 @@ from ..train.augment import AUGMENTATIONS, crop
 
 NAME = "mtif-enrichment"
 
-# Order of the crops returned: the centre, then the four peripheral directions (row step, column step).
-DIRECTIONS = ((0, 0), (-1, -1), (-1, 1), (1, -1), (1, 1))
+# The four peripheral directions (row step, column step) of each layout; the centre crop comes first.
+PERIPHERIES = {
+    "diagonal": ((-1, -1), (-1, 1), (1, -1), (1, 1)),
+    "cross": ((-1, 0), (0, -1), (0, 1), (1, 0)),
+}
 
 
 @dataclass(frozen=True)
@@ -31,9 +34,11 @@ class EnrichmentConfig:
     crop_fraction: each crop's height and width as a fraction of the image's (0.5: the centre region and its
         four neighbours together span the salient area at twice the crop size, and every crop still holds a
         quarter of the image's pixels).
-    periphery_shift: how far each peripheral crop moves from the centre crop, as a fraction of the crop size,
-        towards the four diagonal corners (0.5: each peripheral crop overlaps the centre crop by a quarter, so
-        the five cover the surroundings of the salient region without gaps). Crops are clamped to the image.
+    periphery: where the four peripheral crops lie around the centre crop: "diagonal" (towards the four
+        corners; with `periphery_shift` 0.5 the five crops cover the salient region's surroundings without
+        gaps) or "cross" (above, below, left, right). Figure 4's drawing is not legible enough to tell.
+    periphery_shift: how far each peripheral crop moves from the centre crop, as a fraction of the crop size
+        (0.5: each diagonal crop overlaps the centre crop by a quarter). Crops are clamped to the image.
     saliency_size: the longer side the images are reduced to for the spectral residual (64, Hou & Zhang).
     saliency_blur: gaussian sigma (at `saliency_size`) smoothing the saliency map (3, about the 3×3 mean plus
         the σ=8-at-128-px smoothing of the original method scaled to 64 px).
@@ -42,6 +47,7 @@ class EnrichmentConfig:
     """
 
     crop_fraction: float = 0.5
+    periphery: str = "diagonal"
     periphery_shift: float = 0.5
     saliency_size: int = 64
     saliency_blur: float = 3.0
@@ -50,6 +56,8 @@ class EnrichmentConfig:
     def __post_init__(self):
         if not 0 < self.crop_fraction <= 1:
             raise ValueError(f"crop_fraction must be in (0, 1], not {self.crop_fraction}")
+        if self.periphery not in PERIPHERIES:
+            raise ValueError(f"periphery must be one of {', '.join(PERIPHERIES)}, not {self.periphery!r}")
         if self.periphery_shift < 0:
             raise ValueError(f"periphery_shift must not be negative, not {self.periphery_shift}")
 
@@ -90,7 +98,7 @@ def pair_saliency(a: np.ndarray, b: np.ndarray, config: EnrichmentConfig) -> np.
 
 def crop_boxes(saliency: np.ndarray, config: EnrichmentConfig) -> list[tuple[int, int, int, int]]:
     """(top, left, height, width) of the centre crop (the window of largest total saliency) and its four
-    diagonal neighbours, all inside the image."""
+    peripheral neighbours, all inside the image."""
     height, width = saliency.shape
     crop_h = max(1, round(height * config.crop_fraction))
     crop_w = max(1, round(width * config.crop_fraction))
@@ -101,7 +109,7 @@ def crop_boxes(saliency: np.ndarray, config: EnrichmentConfig) -> list[tuple[int
     top, left = np.unravel_index(int(np.argmax(sums)), sums.shape)
     step_h, step_w = round(crop_h * config.periphery_shift), round(crop_w * config.periphery_shift)
     boxes = []
-    for row, column in DIRECTIONS:
+    for row, column in ((0, 0), *PERIPHERIES[config.periphery]):
         y = min(max(int(top) + row * step_h, 0), height - crop_h)
         x = min(max(int(left) + column * step_w, 0), width - crop_w)
         boxes.append((y, x, crop_h, crop_w))

@@ -53,6 +53,10 @@ class MTIFConfig:
     adapter_hidden: hidden width of each level's text adapter (FILM projects BLIP-2 text to 256).
     kv_stride: average-pooling factor of the image features used as TGVM keys/values (see
         `fusekit.models.text_guidance`); 1 attends every pixel.
+    modulation: how the cross-attention's result updates the image features (the paper does not say):
+        "map+gate" multiplies them by the attention map (where the text looked) and by a channel gate from the
+        attended values; "map" or "gate" uses one of the two ("map" alone leaves the attention's value and output
+        projections unused). See `fusekit.models.text_guidance`.
     shared_encoder: Eqs. 3–4 apply one E_v and one TV(·) to both sources, so the two sources share weights by
         default; False gives each its own stages (FILM's two-branch layout).
     use_text: False is the ablation "w/o TG" (Table 5, Exp. I): no adapters and no TGVM; text is ignored.
@@ -68,6 +72,7 @@ class MTIFConfig:
     text_dim: int = 768
     adapter_hidden: int = 256
     kv_stride: int = 4
+    modulation: str = "map+gate"
     shared_encoder: bool = True
     use_text: bool = True
     multi_grained_loss: bool = True
@@ -96,7 +101,8 @@ class Stage(nn.Module):
                                    nn.PReLU())
         self.transformer = TransformerBlock(channels, config.heads, config.ffn_expansion)
         self.cnn = CNNBlock(channels)
-        self.guide = TextGuidedModulation(channels, config.heads, config.kv_stride) if config.use_text else None
+        self.guide = (TextGuidedModulation(channels, config.heads, config.kv_stride, config.modulation)
+                      if config.use_text else None)
 
     def forward(self, x: torch.Tensor, text: torch.Tensor | None) -> torch.Tensor:
         features = self.cnn(self.transformer(self.embed(x)))

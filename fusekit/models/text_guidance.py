@@ -12,6 +12,8 @@ features guide the image feature extraction, highlighting relevant regions and f
   network also averages its cross-attention output over the text tokens into channel weights);
 - the update is residual: ``F + W(F ⊙ gate ⊙ map)`` with a learned 1×1 convolution ``W``.
 
+``modulation`` chooses which of the two readings apply: "map+gate" (default), "map" or "gate" only.
+
 Keys and values come from the feature map average-pooled by ``kv_stride`` (attention over every pixel of a
 640 × 480 image would hold L × 307200 weights per head); the spatial map is upsampled back bilinearly.
 """
@@ -41,17 +43,23 @@ class TextAdapter(nn.Module):
         return self.norm(self.project(text))
 
 
+MODULATIONS = ("map+gate", "map", "gate")
+
+
 class TextGuidedModulation(nn.Module):
     """``F + W(F ⊙ gate(text) ⊙ map(text, F))`` for F [B, dim, H, W] and aligned text [B, L, dim]."""
 
-    def __init__(self, dim: int, heads: int, kv_stride: int):
+    def __init__(self, dim: int, heads: int, kv_stride: int, modulation: str = "map+gate"):
         super().__init__()
         if kv_stride < 1:
             raise ValueError(f"kv_stride must be at least 1, not {kv_stride}")
+        if modulation not in MODULATIONS:
+            raise ValueError(f"modulation must be one of {', '.join(MODULATIONS)}, not {modulation!r}")
         self.kv_stride = kv_stride
+        self.use_map = "map" in modulation
         self.norm = nn.LayerNorm(dim)
         self.attention = nn.MultiheadAttention(dim, heads, batch_first=True)
-        self.gate = nn.Linear(dim, dim)
+        self.gate = nn.Linear(dim, dim) if "gate" in modulation else None
         self.project = nn.Conv2d(dim, dim, kernel_size=1)
 
     def forward(self, features: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
@@ -62,12 +70,16 @@ class TextGuidedModulation(nn.Module):
             pooled = F.adaptive_avg_pool2d(features, grid)
         grid_h, grid_w = pooled.shape[-2:]
         tokens = self.norm(pooled.flatten(2).transpose(1, 2))  # [B, h*w, C]
-        attended, weights = self.attention(text.to(tokens.dtype), tokens, tokens, need_weights=True,
+        attended, weights = self.attention(text.to(tokens.dtype), tokens, tokens, need_weights=self.use_map,
                                            average_attn_weights=True)  # [B, L, C], [B, L, h*w]
-        gate = torch.sigmoid(self.gate(attended.mean(dim=1)))[:, :, None, None]
-        where = weights.mean(dim=1)
-        where = where / where.amax(dim=1, keepdim=True).clamp_min(1e-12)
-        where = where.view(batch, 1, grid_h, grid_w)
-        if (grid_h, grid_w) != (height, width):
-            where = F.interpolate(where, size=(height, width), mode="bilinear", align_corners=False)
-        return features + self.project(features * gate * where)
+        update = features
+        if self.gate is not None:
+            update = update * torch.sigmoid(self.gate(attended.mean(dim=1)))[:, :, None, None]
+        if self.use_map:
+            where = weights.mean(dim=1)
+            where = where / where.amax(dim=1, keepdim=True).clamp_min(1e-12)
+            where = where.view(batch, 1, grid_h, grid_w)
+            if (grid_h, grid_w) != (height, width):
+                where = F.interpolate(where, size=(height, width), mode="bilinear", align_corners=False)
+            update = update * where
+        return features + self.project(update)

@@ -50,6 +50,10 @@ class TGIFConfig:
         BLIP-2's 768-d features to).
     kv_stride: the image features are average-pooled by this factor before serving as keys/values of the text
         cross-attention (not stated; 4 keeps a 640 × 480 pair within a few hundred MB). 1 attends every pixel.
+    modulation: how the cross-attention's result updates the image features (the paper does not say):
+        "map+gate" multiplies them by the attention map (where the text looked) and by a channel gate from the
+        attended values; "map" or "gate" uses one of the two ("map" alone leaves the attention's value and output
+        projections unused). See `fusekit.models.text_guidance`.
     shared_encoder: the paper feeds "paired source images into the encoder" (one V(·)), so by default both
         sources share the encoder's weights; False gives each source its own encoder.
     use_text: False is the ablation "w/o text" (Table 5, Exp. I): no adapter and no cross-attention, the
@@ -64,6 +68,7 @@ class TGIFConfig:
     text_dim: int = 768
     adapter_hidden: int = 256
     kv_stride: int = 4
+    modulation: str = "map+gate"
     shared_encoder: bool = True
     use_text: bool = True
 
@@ -77,7 +82,8 @@ class GuidedEncoder(nn.Module):
         self.blocks = nn.ModuleList(TransformerBlock(config.dim, config.heads, config.ffn_expansion)
                                     for _ in range(config.encoder_blocks))
         self.guides = nn.ModuleList(
-            TextGuidedModulation(config.dim, config.heads, config.kv_stride) for _ in range(config.encoder_blocks)
+            TextGuidedModulation(config.dim, config.heads, config.kv_stride, config.modulation)
+            for _ in range(config.encoder_blocks)
         ) if config.use_text else None
 
     def forward(self, image: torch.Tensor, text: torch.Tensor | None) -> torch.Tensor:
