@@ -21,6 +21,7 @@ from conftest import DATA, REPO
 from train_tiny import TEXT_DIM, ivf_manifest
 
 from fusekit.cli import main
+from fusekit.io.formats import read_checkpoint
 
 HELPER = Path(__file__).resolve().parent / "train_tiny.py"
 COMMON = ["--model", "tiny-test", "--task", "ivf", "--crop", "32", "--batch-size", "4", "--lr", "0.01",
@@ -51,7 +52,7 @@ def test_a_few_steps_reduce_the_loss(manifest, tmp_path):
     assert sum(losses[-4:]) / 4 < 0.8 * sum(losses[:4]) / 4, losses
     run = json.loads((out / "run.json").read_text())
     assert run["loss"] == "film" and run["preset"]["batch_size"] == 4 and len(run["data_sha256"]) == 64
-    _, meta = __import__("fusekit.io.formats", fromlist=["read_checkpoint"]).read_checkpoint(out / "model.safetensors")
+    _, meta = read_checkpoint(out / "model.safetensors")
     assert meta["model"] == "tiny-test" and meta["task"] == "ivf" and meta["step"] == "16"
     assert meta["data_manifest_sha256"] == run["data_sha256"] and meta["text_dim"] == str(TEXT_DIM)
     assert meta["train_command"].startswith("fusekit train")
@@ -62,7 +63,7 @@ def test_resume_continues_with_the_same_steps_and_optimizer_state(manifest, tmp_
     args = [*COMMON, "--data", str(manifest), "--epochs", "3"]
     assert main(["train", *args, "--out", str(straight)]) == 0
     assert main(["train", *args, "--out", str(split), "--max-steps", "3"]) == 0  # stops mid-epoch 2
-    assert json.loads(json.dumps(train_rows(split)[-1]))["step"] == 3
+    assert train_rows(split)[-1]["step"] == 3
     assert main(["train", "--resume", "--out", str(split), "-q", "--max-steps", "6"]) == 0
     assert [row["step"] for row in train_rows(split)] == [1, 2, 3, 4, 5, 6]
     a, b = weights(straight / "model.safetensors"), weights(split / "model.safetensors")
@@ -186,8 +187,6 @@ def test_compact_with_guidance_computed_on_the_fly_trains_and_fuses(tmp_path):
     stamps = [f.stat().st_mtime_ns for f in files]
     assert main([*args, "--out", str(tmp_path / "again")]) == 0
     assert [f.stat().st_mtime_ns for f in files] == stamps  # read back, not recomputed
-    from fusekit.io.formats import read_checkpoint
-
     _, checkpoint = read_checkpoint(out / "model.safetensors")
     assert (checkpoint["text_encoder"], checkpoint["text_dim"]) == ("offline", "768")
     fused = tmp_path / "fused.png"
