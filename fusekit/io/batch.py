@@ -143,6 +143,7 @@ class _Pipeline:
         self.workers, self.queue_size = max(1, workers), max(1, queue_size)
         self.result = result
         self.writes: deque[tuple[Item, Future]] = deque()
+        self.writer: ThreadPoolExecutor | None = None
 
     def run(self, todo: list[Item]) -> None:
         loader = ThreadPoolExecutor(self.workers, thread_name_prefix="fusekit-load") if self.load else None
