@@ -110,15 +110,14 @@ class TGIF(nn.Module):
                                        for _ in range(config.decoder_blocks)))
         self.head = nn.Conv2d(config.dim, 1, kernel_size=3, padding=1)
 
-    def forward(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor | None = None,
-                **_other_guidance) -> torch.Tensor:
+    def forward(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor | None = None) -> torch.Tensor:
         aligned = None
         if self.adapter is not None:
             if text is None:
                 raise ValueError("TGIF needs the pair's text features (`text`, from fusekit encode-text)")
             aligned = self.adapter(text)
-        encoder_b = self.encoders[-1]
-        features = torch.cat((self.encoders[0](a, aligned), encoder_b(b, aligned)), dim=1)
+        # With a shared encoder both sources use encoders[0]; otherwise B has its own, encoders[1].
+        features = torch.cat((self.encoders[0](a, aligned), self.encoders[-1](b, aligned)), dim=1)
         return torch.sigmoid(self.head(self.decoder(self.fuse(features))))
 
 
