@@ -134,3 +134,13 @@ def test_empty_text_is_refused(tmp_path):
 def test_unknown_encoder(tmp_path):
     result = run_fusekit("encode-text", "-o", tmp_path / "f.safetensors", "--encoder", "ofline", input=b"{}")
     assert_user_error(result, "encode-text", 1, "did you mean 'offline'")
+
+
+def test_one_pair_into_an_existing_folder(tmp_path):
+    a, b = pair_paths(*PAIRS["mff"])
+    assert run_fusekit("describe", a, b, "--task", "mff", "-o", tmp_path).returncode == 0
+    described = tmp_path / f"{a.stem}.json"
+    assert described.is_file()
+    result = run_fusekit("encode-text", described, "-o", tmp_path)
+    assert result.returncode == 0, result.stderr.decode()
+    assert (tmp_path / f"{a.stem}.safetensors").is_file()

@@ -77,7 +77,7 @@ def run(
     summary: Summary = None,
 ) -> int:
     from ..describe import DescribeOptions, Pipeline, backend_names, default_cache_dir
-    from ..io.atomic import check_not_input, write_text
+    from ..io.atomic import check_not_input, into_folder, write_text
     from ..io.batch import run_batch
     from ..io.formats import write_json
     from ..io.pairs import Item, parse_shard, select, shard_problems, take_shard
@@ -115,7 +115,7 @@ def run(
 
     if not batch:
         document = pipeline.describe(roles(items[0]), task)
-        write_json(output, document)
+        write_json(into_folder(output, items[0].name, ".json"), document)
         return 0
 
     jsonl = output == "-" or output.endswith(".jsonl")

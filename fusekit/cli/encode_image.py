@@ -33,7 +33,7 @@ def run(
     skip_existing: SkipExisting = False,
     summary: Summary = None,
 ) -> int:
-    from ..io.atomic import check_not_input, is_stdio
+    from ..io.atomic import check_not_input, into_folder, is_stdio
     from ..io.batch import run_batch
     from ..io.formats import write_safetensors
     from ..io.pairs import Item, parse_shard, select, shard_problems, take_shard
@@ -49,7 +49,7 @@ def run(
             raise UsageError("refusing to write binary features to a terminal", "give -o FILE.safetensors")
         check_not_input(output, paths)
         tensors, metadata = image_features(paths, image_encoder)
-        write_safetensors(output, "image-features", tensors, metadata)
+        write_safetensors(into_folder(output, Path(paths[0]).stem, ".safetensors"), "image-features", tensors, metadata)
         return 0
     if is_stdio(output) or output.endswith(".safetensors"):
         raise UsageError("many pairs need an output folder", "give -o DIR (one DIR/<name>.safetensors per pair)")

@@ -89,7 +89,7 @@ def run(
     skip_existing: SkipExisting = False,
     summary: Summary = None,
 ) -> int:
-    from ..io.atomic import check_not_input, is_stdio
+    from ..io.atomic import check_not_input, into_folder, is_stdio
     from ..io.batch import run_batch
     from ..io.formats import write_safetensors
     from ..io.pairs import Item, parse_shard, take_shard
@@ -108,7 +108,7 @@ def run(
             raise UsageError("refusing to write binary features to a terminal", "give -o FILE.safetensors")
         check_not_input(output, [source])
         tensors, metadata = encode_descriptions(document, text_encoder, source=where)
-        write_safetensors(output, "text-features", tensors, metadata)
+        write_safetensors(into_folder(output, _name(document, where), ".safetensors"), "text-features", tensors, metadata)
         return 0
     if is_stdio(output) or output.endswith(".safetensors"):
         raise UsageError("many descriptions need an output folder", "give -o DIR (one DIR/<name>.safetensors per pair)")

@@ -92,3 +92,10 @@ def read_bytes(path: str | os.PathLike, what: str = "file") -> bytes:
         raise FusekitError(f"{what} {path} is a folder, not a file", "give a file path") from exc
     except OSError as exc:
         raise FusekitError(f"cannot read {what} {path}: {exc.strerror}", "check the path and permissions") from exc
+
+
+def into_folder(output: str | os.PathLike, name: str, suffix: str) -> str:
+    """`output`, or ``output/<name><suffix>`` when `output` is an existing folder (``-o DIR`` for one item)."""
+    if not is_stdio(output) and Path(output).is_dir():
+        return str(Path(output) / f"{name}{suffix}")
+    return str(output)
