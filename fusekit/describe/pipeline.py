@@ -7,6 +7,7 @@ output for an image is looked up in / stored to the cache when it is cacheable.
 from __future__ import annotations
 
 from .. import log
+from ..errors import UsageError
 from ..io.formats import ROLES, new_descriptions, sha256_file
 from ..io.images import read_image
 from .base import DESCRIBERS, PIPELINE_ORDER, DescribeOptions, ImageInfo
@@ -36,6 +37,8 @@ class Pipeline:
 
     def load(self, paths: list[str], task: str) -> list[ImageInfo]:
         """Read and hash one item's images: a batch runs this in background threads while the models work."""
+        if any(str(path) == "-" for path in paths):
+            raise UsageError("describe reads images from files, not stdin", "give the image paths (descriptions record them)")
         images = [ImageInfo(str(path), sha256_file(path), role, task, read_image(path)) for role, path in zip(ROLES, paths)]
         if len(images) == 2:
             images[0].partner, images[1].partner = images[1], images[0]
