@@ -19,6 +19,8 @@ def image_features(paths: list[str], encoder: "str | ImageEncoder" = "clip", opt
     """(tensors, metadata) of an image-features file for one image (role a) or a pair (a, b)."""
     if not 1 <= len(paths) <= 2:
         raise FusekitError(f"expected one image or a pair, got {len(paths)} images", "give A and B")
+    if any(str(path) == "-" for path in paths):
+        raise FusekitError("images are read from files, not stdin", "give the image paths (their hashes go into the metadata)")
     encoder = get_image_encoder(encoder, options)
     embeds = encoder.embed([rgb_of(read_image(path)) for path in paths])
     tensors = {f"image_embed_{role}": embeds[i] for i, role in enumerate(ROLES[: len(paths)])}
