@@ -221,3 +221,18 @@ def test_default_model_runs_without_guidance(tmp_path):
     a, b = crop_pair("MEF", "MEFB", "Lamp", tmp_path, size=(64, 48))
     ok(run_fusekit("fuse", a, b, "--task", "mef", "-o", tmp_path / "f.png"))
     assert mode_and_size(tmp_path / "f.png") == ("RGB", (64, 48))
+
+
+def test_batched_pairs_equal_one_by_one(tmp_path):
+    from fusekit.io.pairs import Item
+    from fusekit.models.runner import Fuser
+
+    pairs = [crop_pair("IVF", "MSRS", name, tmp_path, size=(40, 24)) for name in ("00103D", "00107D")]
+    texts = [text_features(tmp_path / f"t{i}.safetensors", a, b, seed=i) for i, (a, b) in enumerate(pairs)]
+    fuser = Fuser("film", "ivf", str(WEIGHTS), text=str(tmp_path), device="cpu")
+    loaded = [fuser.load(Item(f"t{i}", {"a": str(a), "b": str(b)})) for i, (a, b) in enumerate(pairs)]
+    assert loaded[0].batch_key == loaded[1].batch_key
+    together = fuser._run_learned(loaded)
+    alone = [fuser._run_learned([pair])[0] for pair in loaded]
+    for x, y in zip(together, alone):
+        assert x.shape == (24, 40) and np.abs(x - y).max() < 1e-6
