@@ -404,10 +404,10 @@ class Fuser:
 
 
 def output_path(item: Item, output: str, single: bool) -> str:
-    """Where an item's fused image goes: `output` itself for one pair, else ``OUTDIR/<name>.png`` (or the
-    manifest's ``out``)."""
+    """Where an item's fused image goes: `output` itself for one pair (``OUTPUT/<name>.png`` when it is a
+    folder), else ``OUTDIR/<name>.png`` (or the manifest's ``out``)."""
     if item.fields.get("out"):
         return str(item.fields["out"])
-    if single:
+    if single and not os.path.isdir(output):
         return output
     return os.path.join(output, f"{item.name}.png")
