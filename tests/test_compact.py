@@ -104,7 +104,8 @@ def test_bundled_weights_load_and_fuse(task):
 
 
 def test_default_fuse_runs_the_bundled_model(tmp_path):
-    """describe → encode-text → fuse (no --model: the bundled compact) through the real CLI."""
+    """describe → encode-text → fuse (no --model: the bundled compact) through the real CLI, and plain
+    `fuse A B --task T`."""
     path_a, path_b = pair_paths(*PAIRS["mif"])
     described = run_fusekit("describe", path_a, path_b, "--task", "mif")
     assert described.returncode == 0, described.stderr.decode()
@@ -112,6 +113,11 @@ def test_default_fuse_runs_the_bundled_model(tmp_path):
     encoded = run_fusekit("encode-text", "-", "-o", text, input=described.stdout)
     assert encoded.returncode == 0, encoded.stderr.decode()
     out = tmp_path / "fused.png"
-    fused = run_fusekit("fuse", path_a, path_b, "--task", "mif", "--text", text, "-o", out, "-v")
+    fused = run_fusekit("fuse", path_a, path_b, "--task", "mif", "--text", text, "-o", out)
     assert fused.returncode == 0, fused.stderr.decode()
     assert read_image(out).shape[:2] == read_image(path_a).shape[:2]
+    # without --text the runner makes the same offline features itself: same bytes
+    plain = tmp_path / "plain.png"
+    result = run_fusekit("fuse", path_a, path_b, "--task", "mif", "-o", plain)
+    assert result.returncode == 0, result.stderr.decode()
+    assert plain.read_bytes() == out.read_bytes()

@@ -12,8 +12,9 @@ narrow convolutions:
    pixels is a query of a multi-head cross-attention over the text tokens (projected from any encoder's width,
    `text_dim`, to `context_channels`), whose output is added to it (residual), followed by a 3x3 convolution.
 4. Decoder (full resolution): the context is upsampled (bilinear) and concatenated with the encoder features; two
-   3x3 convolutions predict three maps: a base weight w_b, a detail weight w_d (both through a sigmoid) and a
-   detail gain g (softplus, 1 at initialisation). The fused image is
+   3x3 convolutions predict three maps: a base weight w_b, a detail weight w_d (both through a sigmoid, each logit
+   plus a learned scalar times the sources' difference in brightness resp. local detail activity) and a detail
+   gain g (softplus, 1 at initialisation). The fused image is
    ``clip(w_b·base_A + (1 − w_b)·base_B + g·(w_d·detail_A + (1 − w_d)·detail_B), 0, 1)``. The last convolution
    starts at zero, so an untrained model outputs the mean of A and B and training only learns the departures.
 
@@ -36,6 +37,8 @@ from .registry import FusionModelSpec, register
 
 TASKS = ("ivf", "mif", "mef", "mff")
 _SOFTPLUS_ONE = math.log(math.e - 1)  # softplus(x + this) is 1 at x = 0
+_BASE_GATE_SCALE = 100.0  # a gate of 0.1 turns a brightness difference of 0.1 into a logit of 1
+_DETAIL_GATE_SCALE = 1000.0  # detail activity differences are ~10x smaller
 
 
 @dataclass
@@ -77,6 +80,12 @@ class CompactFusion(nn.Module):
         )
         nn.init.zeros_(self.decode[-1].weight)
         nn.init.zeros_(self.decode[-1].bias)
+        # Learned contrast gates, one scalar each, zero at initialisation: they add k·(base_A − base_B) to the base
+        # weight's logit and k·(activity_A − activity_B) to the detail weight's, so "take the brighter" or "take the
+        # more detailed" source pixel by pixel is one parameter away instead of something the convolutions must
+        # discover; the fixed scales make them learnable within a short run.
+        self.base_gate = nn.Parameter(torch.zeros(1))
+        self.detail_gate = nn.Parameter(torch.zeros(1))
         radius = max(1, round(3 * config.detail_sigma))
         taps = torch.exp(-torch.arange(-radius, radius + 1, dtype=torch.float32) ** 2 / (2 * config.detail_sigma**2))
         self.register_buffer("blur_taps", taps / taps.sum(), persistent=False)
@@ -105,7 +114,10 @@ class CompactFusion(nn.Module):
         low = (queries + attended).transpose(1, 2).reshape(batch, channels, h, w)
         context = F.interpolate(self.context(low), size=(height, width), mode="bilinear", align_corners=False)
         maps = self.decode(torch.cat([features, context], dim=1))
-        w_base, w_detail = torch.sigmoid(maps[:, :1]), torch.sigmoid(maps[:, 1:2])
+        activity_a = F.avg_pool2d(detail_a.abs(), 5, stride=1, padding=2, count_include_pad=False)
+        activity_b = F.avg_pool2d(detail_b.abs(), 5, stride=1, padding=2, count_include_pad=False)
+        w_base = torch.sigmoid(maps[:, :1] + _BASE_GATE_SCALE * self.base_gate * (base_a - base_b))
+        w_detail = torch.sigmoid(maps[:, 1:2] + _DETAIL_GATE_SCALE * self.detail_gate * (activity_a - activity_b))
         gain = F.softplus(maps[:, 2:] + _SOFTPLUS_ONE)
         base = w_base * base_a + (1 - w_base) * base_b
         detail = w_detail * detail_a + (1 - w_detail) * detail_b
