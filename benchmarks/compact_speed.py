@@ -49,7 +49,8 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     width, height = (int(v) for v in args.size.lower().split("x"))
     generator = torch.Generator().manual_seed(0)
-    inputs = (torch.rand(1, 1, height, width, generator=generator), torch.rand(1, 1, height, width, generator=generator),
+    image = (1, 1, height, width)
+    inputs = (torch.rand(image, generator=generator), torch.rand(image, generator=generator),
               torch.randn(1, args.tokens, 768, generator=generator))
     results = {}
     for name, repeats in (("compact", args.repeats), ("film", 1)):

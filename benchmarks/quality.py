@@ -112,8 +112,8 @@ def main() -> int:
             wins = [name for name in METRICS if table["compact"][name] > best[name]]
             bar_met &= len(wins) >= 3
             results[task] = {"pairs": len(items), "means": table, "best_baseline": DEFAULT[task], "compact_wins": wins}
-            print(f"\n{task.upper()} ({len(items)} pairs, {time.perf_counter() - started:.0f} s), evaluator convention, "
-                  f"higher is better")
+            seconds = time.perf_counter() - started
+            print(f"\n{task.upper()} ({len(items)} pairs, {seconds:.0f} s), evaluator convention, higher is better")
             print(f"{'model':<12}" + "".join(f"{name:>9}" for name in METRICS))
             for model, means in table.items():
                 print(f"{model:<12}" + "".join(f"{means[name]:>9.4f}" for name in METRICS))

@@ -16,7 +16,6 @@ from fusekit.models.baselines.gff import guided_filter_fusion
 from fusekit.models.baselines.lp import pyramid_fusion
 from fusekit.models.baselines.mertens import exposure_fusion
 from fusekit.models.baselines.pyramid import collapse, laplacian_pyramid
-from fusekit.models.runner import default_model
 
 cv2 = pytest.importorskip("cv2")  # test-only dependency
 

@@ -1,10 +1,10 @@
 """Guided-filter fusion, GFF (Li, Kang & Hu, "Image Fusion with Guided Filtering", IEEE TIP 2013), for IVF and MIF.
 
 Each source splits into a base layer (31x31 mean) and a detail layer (the rest). A saliency map — the Gaussian-
-blurred |Laplacian| — gives a binary weight map per source (1 where it is the most salient, ½ on ties); the weight maps are then
-smoothed by guided filters with the source as guide: a wide, strongly regularised one for the base layers (r = 45,
-ε = 0.3: spatially consistent brightness) and a narrow, weakly regularised one for the detail layers (r = 7,
-ε = 1e-6: sharp, edge-aligned detail). The paper's parameters throughout, on images scaled to [0, 1].
+blurred |Laplacian| — gives a binary weight map per source (1 where it is the most salient, ½ on ties); the
+weight maps are then smoothed by guided filters with the source as guide: a wide, strongly regularised one for the
+base layers (r = 45, ε = 0.3: spatially consistent brightness) and a narrow, weakly regularised one for the detail
+layers (r = 7, ε = 1e-6: sharp, edge-aligned detail). The paper's parameters throughout, on images in [0, 1].
 """
 
 from __future__ import annotations
