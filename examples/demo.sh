@@ -25,7 +25,9 @@ for task in ivf mif mef mff; do
         mef) role_a=over; role_b=under; baseline=mertens ;;
         mff) role_a=a; role_b=b; baseline=focus-map ;;
     esac
-    for a in "$IMAGES/$task/$role_a"/*.png; do
+    set -- "$IMAGES/$task/$role_a"/*.png
+    pairs=$#
+    for a in "$@"; do
         name=$(basename "$a" .png)
         b="$IMAGES/$task/$role_b/$name.png"
         dir="$OUT/$task"
@@ -36,8 +38,10 @@ for task in ivf mif mef mff; do
         fusekit fuse "$a" "$b" --task "$task" --text "$dir/$name.text.safetensors" -o "$dir/$name.compact.png"
         fusekit fuse "$a" "$b" --task "$task" --model "$baseline" -o "$dir/$name.$baseline.png"
         for model in compact "$baseline"; do
-            printf '{"name": "%s %s %s", "fused": "%s", "a": "%s", "b": "%s"}\n' \
-                "$task" "$name" "$model" "$dir/$name.$model.png" "$a" "$b" >> "$manifest"
+            label="$task $model"  # the table's row name; the pair's name too when a task has several
+            [ "$pairs" -gt 1 ] && label="$task $name $model"
+            printf '{"name": "%s", "fused": "%s", "a": "%s", "b": "%s"}\n' \
+                "$label" "$dir/$name.$model.png" "$a" "$b" >> "$manifest"
         done
     done
 done
