@@ -238,10 +238,10 @@ class _Pipeline:
 
 
 def _reason(exc: Exception) -> str:
-    if isinstance(exc, FusekitError):
-        return str(exc)
     if log.settings.debug:
         traceback.print_exception(exc)
+    if isinstance(exc, FusekitError):
+        return str(exc)
     return f"internal error: {type(exc).__name__}: {exc} (re-run with --debug for the traceback)"
 
 
