@@ -42,16 +42,30 @@ def _band(taps: tuple[float, ...], step: int) -> np.ndarray:
     return band
 
 
+def _block_layout(length: int, taps: int, step: int) -> tuple[int, int, int, int]:
+    """How a "valid" pass of `taps` taps, stride `step`, over `length` samples splits into banded-matrix blocks:
+    (outputs, blocks, samples one block reads, samples all blocks read). Both axes' passes share this arithmetic."""
+    out = (length - taps) // step + 1
+    blocks = -(-out // _BLOCK)
+    span = (_BLOCK - 1) * step + taps
+    return out, blocks, span, (blocks - 1) * _BLOCK * step + span
+
+
+def _zero_extend(x: np.ndarray, axis: int, need: int) -> np.ndarray:
+    """`x` with zeros appended along `axis` up to `need` samples, so the last block's strided view stays inside the
+    array (the outputs that read the zeros are cut off afterwards)."""
+    missing = need - x.shape[axis]
+    if missing <= 0:
+        return x
+    shape = list(x.shape)
+    shape[axis] = missing
+    return np.concatenate([x, np.zeros(shape, dtype=x.dtype)], axis=axis)
+
+
 def _valid_last(x: np.ndarray, taps: tuple[float, ...], step: int) -> np.ndarray:
     """Correlate the last axis with `taps` ("valid"), keeping every `step`-th output."""
-    n, length = len(taps), x.shape[-1]
-    out = (length - n) // step + 1
-    blocks = -(-out // _BLOCK)
-    span = (_BLOCK - 1) * step + n
-    need = (blocks - 1) * _BLOCK * step + span
-    if need > length:
-        x = np.concatenate([x, np.zeros(x.shape[:-1] + (need - length,), dtype=x.dtype)], axis=-1)
-    x = np.ascontiguousarray(x)
+    out, blocks, span, need = _block_layout(x.shape[-1], len(taps), step)
+    x = np.ascontiguousarray(_zero_extend(x, -1, need))
     view = as_strided(x, x.shape[:-1] + (blocks, span), x.strides[:-1] + (_BLOCK * step * x.strides[-1], x.strides[-1]),
                       writeable=False)
     return (view @ _band(taps, step).astype(x.dtype, copy=False)).reshape(x.shape[:-1] + (blocks * _BLOCK,))[..., :out]
@@ -59,14 +73,8 @@ def _valid_last(x: np.ndarray, taps: tuple[float, ...], step: int) -> np.ndarray
 
 def _valid_rows(x: np.ndarray, taps: tuple[float, ...], step: int) -> np.ndarray:
     """Correlate the second-to-last axis with `taps` ("valid"), keeping every `step`-th output row."""
-    n, length = len(taps), x.shape[-2]
-    out = (length - n) // step + 1
-    blocks = -(-out // _BLOCK)
-    span = (_BLOCK - 1) * step + n
-    need = (blocks - 1) * _BLOCK * step + span
-    if need > length:
-        x = np.concatenate([x, np.zeros(x.shape[:-2] + (need - length, x.shape[-1]), dtype=x.dtype)], axis=-2)
-    x = np.ascontiguousarray(x)
+    out, blocks, span, need = _block_layout(x.shape[-2], len(taps), step)
+    x = np.ascontiguousarray(_zero_extend(x, -2, need))
     strides = x.strides
     view = as_strided(x, x.shape[:-2] + (blocks, span, x.shape[-1]),
                       strides[:-2] + (_BLOCK * step * strides[-2], strides[-2], strides[-1]), writeable=False)

@@ -15,6 +15,7 @@ import numpy as np
 import scipy.fft
 
 from .evaluator import entropy_bits, matlab_gradient_magnitude, mutual_information, qabf
+from .evaluator import sd as evaluator_sd
 from .filters import filter_same_zero, filter_valid, gaussian_taps, sobel
 from .registry import define
 from .triple import Triple
@@ -96,9 +97,9 @@ def qabf_vifb(t: Triple) -> float:
     return qabf(t, equal_scale=255.0)
 
 
-@define("SD", V, "population standard deviation of F", (0.0, 127.5))
-def sd(t: Triple) -> float:
-    return float(t.f.std())
+# VIFB's SD is the evaluator's formula (population standard deviation of every value of F): one function, both
+# conventions.
+sd = define("SD", V, "population standard deviation of F", (0.0, 127.5))(evaluator_sd)
 
 
 @define("SF", V, "sqrt((sum row diff² + sum column diff²) / (H W)); colour: channels side by side")
