@@ -16,13 +16,7 @@ class Blip2Describer(Describer):
     def loaded(self):
         from transformers import Blip2ForConditionalGeneration, Blip2Processor
 
-        from .weights import load_pretrained, model_device
-
-        model_id = self.options.model_ids.get(self.name) or self.default_model
-        device, dtype = model_device(self.options)
-        model = load_pretrained(Blip2ForConditionalGeneration.from_pretrained, model_id, self.model_path, "BLIP-2 captioning model")
-        processor = load_pretrained(Blip2Processor.from_pretrained, model_id, self.model_path, "BLIP-2 processor")
-        return processor, model.to(device=device, dtype=dtype).eval(), device, dtype
+        return self.load_with_processor(Blip2ForConditionalGeneration, "BLIP-2 captioning model", Blip2Processor, "BLIP-2 processor")
 
     def describe(self, image: ImageInfo) -> dict:
         import torch

@@ -47,13 +47,7 @@ class Florence2Describer(Describer):
     def loaded(self):
         from transformers import AutoProcessor, Florence2ForConditionalGeneration
 
-        from .weights import load_pretrained, model_device
-
-        model_id = self.options.model_ids.get(self.name) or self.default_model
-        device, dtype = model_device(self.options)
-        model = load_pretrained(Florence2ForConditionalGeneration.from_pretrained, model_id, self.model_path, "Florence-2 model")
-        processor = load_pretrained(AutoProcessor.from_pretrained, model_id, self.model_path, "Florence-2 processor")
-        return processor, model.to(device=device, dtype=dtype).eval(), device, dtype
+        return self.load_with_processor(Florence2ForConditionalGeneration, "Florence-2 model", AutoProcessor, "Florence-2 processor")
 
     @staticmethod
     def _region_tokens(model) -> int:

@@ -58,13 +58,7 @@ class SamDescriber(Describer):
     def loaded(self):
         from transformers import SamModel, SamProcessor
 
-        from .weights import load_pretrained, model_device
-
-        model_id = self.options.model_ids.get(self.name) or self.default_model
-        device, dtype = model_device(self.options)
-        model = load_pretrained(SamModel.from_pretrained, model_id, self.model_path, "SAM model")
-        processor = load_pretrained(SamProcessor.from_pretrained, model_id, self.model_path, "SAM processor")
-        return processor, model.to(device=device, dtype=dtype).eval(), device, dtype
+        return self.load_with_processor(SamModel, "SAM model", SamProcessor, "SAM processor")
 
     def describe(self, image: ImageInfo) -> dict:
         import torch
