@@ -13,20 +13,9 @@ before fusion, with `fusekit semantics`.
 
 from __future__ import annotations
 
-import argparse
-import sys
-import time
-from pathlib import Path
-
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from fusekit.io.images import read_image, to_grey  # noqa: E402
-from fusekit.models import FUSION_MODELS  # noqa: E402
-
-PAIR = [REPO.parent / "shared" / "data" / "IVF" / "MSRS" / folder / "00040N.png" for folder in ("ir", "vi")]
+from _against_film import main
 
 
 def guidance(name: str, a: torch.Tensor, device) -> dict:
@@ -38,40 +27,5 @@ def guidance(name: str, a: torch.Tensor, device) -> dict:
     return {"mask": (a > a.quantile(0.9)).float(), "text_semantics": torch.randn(1, 77, 768, generator=generator).to(device)}
 
 
-def measure(name: str, a, b, repeats: int, device) -> tuple[int, float, float]:
-    """(parameters, best wall seconds, best process CPU seconds) of one forward pass."""
-    torch.manual_seed(0)
-    spec = FUSION_MODELS.get(name)
-    model = spec.build(spec.config()).to(device).eval()
-    extra = guidance(name, a, device)
-    best_wall = best_cpu = float("inf")
-    with torch.inference_mode():
-        for _ in range(repeats):
-            wall, cpu = time.perf_counter(), time.process_time()
-            model(a, b, **extra)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            best_wall = min(best_wall, time.perf_counter() - wall)
-            best_cpu = min(best_cpu, time.process_time() - cpu)
-    return sum(p.numel() for p in model.parameters()), best_wall, best_cpu
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--device", default="cpu")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    a, b = (torch.from_numpy(to_grey(read_image(path)) / 255.0).float()[None, None].to(device) for path in PAIR)
-    print(f"one {a.shape[-1]}x{a.shape[-2]} pair, {args.threads} threads, device {device}, best of {args.repeats}")
-    rows = {name: measure(name, a, b, args.repeats, device) for name in ("film", "mgfusion", "tesg")}
-    _, film_wall, film_cpu = rows["film"]
-    print(f"{'model':8} {'parameters':>11} {'wall s':>8} {'cpu s':>8} {'wall/film':>10} {'cpu/film':>9}")
-    for name, (params, wall, cpu) in rows.items():
-        print(f"{name:8} {params:11,d} {wall:8.2f} {cpu:8.2f} {wall / film_wall:10.2f} {cpu / film_cpu:9.2f}")
-
-
 if __name__ == "__main__":
-    main()
+    main(__doc__.splitlines()[0], ("mgfusion", "tesg"), guidance)
