@@ -41,7 +41,7 @@ for task in ivf mif mef mff; do
             label="$task $model"  # the table's row name; the pair's name too when a task has several
             [ "$pairs" -gt 1 ] && label="$task $name $model"
             printf '{"name": "%s", "fused": "%s", "a": "%s", "b": "%s"}\n' \
-                "$label" "$dir/$name.$model.png" "$a" "$b" >> "$manifest"
+                "$label" "$task/$name.$model.png" "$a" "$b" >> "$manifest"  # relative to the manifest's folder
         done
     done
 done
