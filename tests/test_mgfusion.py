@@ -7,16 +7,15 @@ come from a tiny CLIP vision tower built from a config (random weights): the mod
 from __future__ import annotations
 
 import dataclasses
-import json
 
-import numpy as np
 import pytest
 import torch
-from conftest import TRAIN, pair_paths, run_fusekit
+from conftest import pair_paths
+from model_checks import (assert_fuse_cli_matches, grey_tensors, grey_window, ivf_training_windows, log_rows,
+                          logged_losses)
 
 from fusekit.errors import FusekitError
 from fusekit.io.formats import write_safetensors
-from fusekit.io.images import read_image, to_grey
 from fusekit.models import FUSION_MODELS
 from fusekit.models.checkpoints import load_model, save_checkpoint
 from fusekit.models.mgfusion import MGFusion, MGFusionConfig
@@ -25,14 +24,6 @@ from fusekit.train.presets import PRESETS, schedule_factor
 
 EMBED = 16
 TINY = MGFusionConfig(channels=8, blocks=1, heads=2, embed_dim=EMBED)
-
-
-def grey(path) -> np.ndarray:
-    return to_grey(read_image(path)) / np.float32(255)
-
-
-def grey_crop(paths, top: int, left: int, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
-    return tuple(torch.from_numpy(grey(p)[top:top + height, left:left + width].copy())[None, None] for p in paths)
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +84,7 @@ def test_shared_cii_saves_and_loads(tmp_path):
 
 def test_forward_at_odd_size_keeps_size(tiny_clip):
     paths = pair_paths("IVF", "MSRS", "00028N")
-    a, b = grey_crop(paths, 101, 203, 67, 45)
+    a, b = grey_window(paths, 101, 203, 67, 45)
     embed_a, embed_b = clip_embeds(tiny_clip, paths)
     with torch.inference_mode():
         fused = tiny()(a, b, image_embed_a=embed_a, image_embed_b=embed_b)
@@ -103,7 +94,7 @@ def test_forward_at_odd_size_keeps_size(tiny_clip):
 
 def test_ablations_change_what_they_say(tiny_clip):
     paths = pair_paths("IVF", "RoadScene", "FLIR_06570")
-    a, b = grey_crop(paths, 0, 0, 33, 41)
+    a, b = grey_window(paths, 0, 0, 33, 41)
     embed_a, embed_b = clip_embeds(tiny_clip, paths)
     other_a = torch.randn_like(embed_a)
 
@@ -153,14 +144,10 @@ def test_loss_is_the_papers():
 def test_fusekit_train_steps_reduce_the_loss(tmp_path, tiny_clip):
     """`fusekit train`'s loop (in process) on two 64x64 windows of shared/train pairs, CLIP embeddings computed on
     the fly by fusekit's CLIP encoder and cached."""
-    from fusekit.io.images import write_image
     from fusekit.train.guidance import GuidanceOptions
     from fusekit.train.loop import Settings, train
 
-    for name in ("00032N", "00036N"):
-        for side in ("ir", "vi"):
-            window = read_image(TRAIN / "IVF" / "MSRS" / side / f"{name}.png")[200:264, 300:364]
-            write_image(tmp_path / "data" / side / f"{name}.png", window)
+    ivf_training_windows(tmp_path / "data")
     settings = Settings(
         model="mgfusion", task="ivf", data=str(tmp_path / "data"), out=str(tmp_path / "run"), crop=0, augment=[],
         batch_size=2, epochs=6, lr=2e-3, schedule="constant", device="cpu", log_every=1,
@@ -168,8 +155,7 @@ def test_fusekit_train_steps_reduce_the_loss(tmp_path, tiny_clip):
         guidance=GuidanceOptions(image_encoder="clip", image_encoder_model=tiny_clip, cache=str(tmp_path / "cache"), task="ivf"),
     )
     assert train(settings) == 0
-    rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
-    losses = [row["loss"] for row in rows if row["kind"] == "train"]
+    rows, losses = log_rows(tmp_path / "run"), logged_losses(tmp_path / "run")
     assert len(losses) == 6 and losses[-1] < 0.8 * losses[0], losses
     assert all(later < earlier for earlier, later in zip(losses, losses[1:])), losses  # full batch, no augmentation
     assert set(rows[0]["parts"]) == {"grad", "int"}
@@ -186,18 +172,11 @@ def test_save_load_fuse_gives_identical_output(tmp_path, tiny_clip):
     write_safetensors(features, "image-features", *clip_features(tiny_clip, paths))
     loaded, metadata = load_model("mgfusion", weights, "ivf")
     assert metadata["image_dim"] == str(EMBED)
-    a, b = (torch.from_numpy(grey(p))[None, None] for p in paths)
+    a, b = grey_tensors(paths)
     with torch.inference_mode():
         expected = model(a, b, image_embed_a=embed_a, image_embed_b=embed_b)
         assert torch.equal(loaded(a, b, image_embed_a=embed_a, image_embed_b=embed_b), expected)
-    out = tmp_path / "fused.png"
-    result = run_fusekit("fuse", *map(str, paths), "--task", "ivf", "--model", "mgfusion", "--weights", str(weights),
-                         "--image-features", str(features), "--grey", "-o", str(out))
-    assert result.returncode == 0, result.stderr.decode()
-    fused = read_image(out)
-    want = np.round(expected[0, 0].clamp(0, 1).numpy() * 255).astype(np.uint8)
-    assert fused.shape == want.shape
-    assert np.array_equal(fused, want)
+    assert_fuse_cli_matches(tmp_path, paths, "ivf", "mgfusion", weights, ["--image-features", str(features)], expected)
 
 
 @pytest.mark.parametrize("changes", [

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import torch
 from conftest import pair_paths, run_fusekit
+from model_checks import (assert_every_parameter_learns, assert_fuse_cli_matches, grey_crop, grey_tensors, log_rows,
+                          logged_losses, training_pair)
 from scipy import ndimage
 
 from fusekit.io.formats import write_safetensors
-from fusekit.io.images import read_image, to_grey
 from fusekit.models import FUSION_MODELS
 from fusekit.models.checkpoints import load_model, save_checkpoint
 from fusekit.models.mtif import LEVELS, MTIFConfig, build
@@ -24,12 +25,6 @@ from fusekit.train.losses import LOSSES, ssim
 from fusekit.train.presets import PRESETS
 
 TINY = MTIFConfig(channels=(4, 4, 4), heads=2, decoder_blocks=1, adapter_hidden=16)
-
-
-def grey_crop(task: str, dataset: str, name: str, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The pair's top-left `height` × `width` window as grey [1, 1, H, W] tensors in [0, 1]."""
-    images = [to_grey(read_image(path)) / 255.0 for path in pair_paths(task, dataset, name)]
-    return tuple(torch.from_numpy(x[:height, :width].copy()).float()[None, None] for x in images)
 
 
 def level_text(seed: int = 0, tokens: int = 10, dim: int = 768) -> dict[str, torch.Tensor]:
@@ -72,8 +67,7 @@ def test_gradients_reach_every_parameter():
     total, parts = LOSSES.get("mtif")(model.training_outputs(a, b, **level_text()), batch, "mff")
     total.backward()
     assert set(parts) == {"base_pixel", "base_grad", "feat_grad", "feat_ssim"}
-    for name, parameter in model.named_parameters():
-        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+    assert_every_parameter_learns(model)
 
 
 def test_each_level_reads_its_own_text():
@@ -154,23 +148,16 @@ def test_save_load_fuse_gives_identical_output(tmp_path):
     features = tmp_path / "pair.safetensors"
     write_safetensors(features, "text-features", {name: value[0] for name, value in text.items()},
                       {"encoder": "blip2", "dim": "768"})
-    a, b = (torch.from_numpy(to_grey(read_image(path)) / 255.0).float()[None, None] for path in paths)
+    a, b = grey_tensors(paths)
     loaded, _ = load_model("mtif", weights, "mef")
     with torch.inference_mode():
         expected = model(a, b, **text)
         assert torch.equal(loaded(a, b, **text), expected)
-    out = tmp_path / "fused.png"
-    result = run_fusekit("fuse", *map(str, paths), "--task", "mef", "--model", "mtif", "--weights", str(weights),
-                         "--text", str(features), "--grey", "-o", str(out))
-    assert result.returncode == 0, result.stderr.decode()
-    want = np.round(expected[0, 0].clamp(0, 1).numpy() * 255).astype(np.uint8)
-    assert np.array_equal(read_image(out), want)
+    assert_fuse_cli_matches(tmp_path, paths, "mef", "mtif", weights, ["--text", str(features)], expected)
 
 
 def test_fusekit_train_steps_reduce_the_loss(tmp_path):
     """Through the real CLI, with the paper's enrichment: each step is a batch of the pair's five crops."""
-    from test_tgif import logged_losses, training_pair
-
     manifest = training_pair(tmp_path, "MEF/MEFB", ("over", "under"), "ArchSequence", (60, 80, 96, 128))
     features = tmp_path / "text"
     features.mkdir()
@@ -185,7 +172,7 @@ def test_fusekit_train_steps_reduce_the_loss(tmp_path):
     assert result.returncode == 0, result.stderr.decode()
     losses = logged_losses(tmp_path / "run")
     assert len(losses) == 8 and losses[-1] < 0.9 * losses[0], losses
-    parts = json.loads(open(tmp_path / "run" / "log.jsonl").readline())["parts"]
+    parts = log_rows(tmp_path / "run")[0]["parts"]
     assert set(parts) == {"base_pixel", "base_grad", "feat_grad", "feat_ssim"}
 
     # Exp. III "w/o VE": the same first step on the whole pair instead of its five crops.

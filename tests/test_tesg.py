@@ -8,15 +8,14 @@ which tests/test_tesg_semantics.py covers); text semantics are a fixed random [1
 from __future__ import annotations
 
 import dataclasses
-import json
 
-import numpy as np
 import pytest
 import torch
-from conftest import TRAIN, pair_paths, run_fusekit
+from conftest import pair_paths
+from model_checks import (assert_fuse_cli_matches, grey_tensors, grey_window, ivf_training_windows, log_rows,
+                          logged_losses)
 
 from fusekit.errors import FusekitError
-from fusekit.io.images import read_image, to_grey
 from fusekit.models import FUSION_MODELS
 from fusekit.models.checkpoints import load_model, save_checkpoint
 from fusekit.models.tesg import TeSG, TeSGConfig
@@ -28,13 +27,9 @@ TEXT_DIM = 12
 TINY = TeSGConfig(channels=8, blocks=1, heads=2, text_dim=TEXT_DIM)
 
 
-def grey(path) -> np.ndarray:
-    return to_grey(read_image(path)) / np.float32(255)
-
-
 def crop(paths, top: int, left: int, height: int, width: int):
     """(a, b, mask) [1, 1, H, W] tensors of the window."""
-    a, b = (torch.from_numpy(grey(p)[top:top + height, left:left + width].copy())[None, None] for p in paths)
+    a, b = grey_window(paths, top, left, height, width)
     mask = union(binarise(a[0, 0], 0.7), binarise(b[0, 0], 0.9))[None, None]
     return a, b, mask
 
@@ -123,14 +118,10 @@ def test_loss_terms():
 
 def test_fusekit_train_steps_reduce_the_loss(tmp_path):
     """`fusekit train`'s loop (in process) on two 64x64 windows of shared/train pairs, semantics from files."""
-    from fusekit.io.images import write_image
     from fusekit.train.guidance import GuidanceOptions
     from fusekit.train.loop import Settings, train
 
-    for index, name in enumerate(("00032N", "00036N")):
-        for side in ("ir", "vi"):
-            window = read_image(TRAIN / "IVF" / "MSRS" / side / f"{name}.png")[200:264, 300:364]
-            write_image(tmp_path / "data" / side / f"{name}.png", window)
+    for index, name in enumerate(ivf_training_windows(tmp_path / "data")):
         _, _, mask = crop([tmp_path / "data" / side / f"{name}.png" for side in ("ir", "vi")], 0, 0, 64, 64)
         write_semantics(tmp_path / "semantics" / f"{name}.safetensors",
                         {"mask": mask[0, 0], "text_semantics": text(seed=index)[0]}, {"dim": str(TEXT_DIM)})
@@ -140,8 +131,7 @@ def test_fusekit_train_steps_reduce_the_loss(tmp_path):
         config=dataclasses.asdict(TINY), guidance=GuidanceOptions(semantics=str(tmp_path / "semantics"), task="ivf"),
     )
     assert train(settings) == 0
-    rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
-    losses = [row["loss"] for row in rows if row["kind"] == "train"]
+    rows, losses = log_rows(tmp_path / "run"), logged_losses(tmp_path / "run")
     assert len(losses) == 8 and losses[-1] < 0.85 * losses[0], losses
     assert all(later < earlier for earlier, later in zip(losses, losses[1:])), losses  # full batch, no augmentation
     assert set(rows[0]["parts"]) == {"int", "grad", "ssim"}
@@ -152,7 +142,7 @@ def test_save_load_fuse_gives_identical_output(tmp_path):
     model = tiny()
     weights = tmp_path / "tesg.safetensors"
     save_checkpoint(weights, "tesg", model, model.config, "ivf")
-    a, b = (torch.from_numpy(grey(p))[None, None] for p in paths)
+    a, b = grey_tensors(paths)
     mask = union(binarise(a[0, 0], 0.7), binarise(b[0, 0], 0.9))
     semantics = tmp_path / "pair.safetensors"
     write_semantics(semantics, {"mask": mask, "text_semantics": text()[0]},
@@ -161,12 +151,7 @@ def test_save_load_fuse_gives_identical_output(tmp_path):
     with torch.inference_mode():
         expected = model(a, b, mask=mask[None, None], text_semantics=text())
         assert torch.equal(loaded(a, b, mask=mask[None, None], text_semantics=text()), expected)
-    out = tmp_path / "fused.png"
-    result = run_fusekit("fuse", *map(str, paths), "--task", "ivf", "--model", "tesg", "--weights", str(weights),
-                         "--semantics", str(semantics), "--grey", "-o", str(out))
-    assert result.returncode == 0, result.stderr.decode()
-    want = np.round(expected[0, 0].clamp(0, 1).numpy() * 255).astype(np.uint8)
-    assert np.array_equal(read_image(out), want)
+    assert_fuse_cli_matches(tmp_path, paths, "ivf", "tesg", weights, ["--semantics", str(semantics)], expected)
 
 
 @pytest.mark.parametrize("changes", [{"shared_encoder_views": False}, {"output": "tanh01"}, {"gate_kernel": 1},

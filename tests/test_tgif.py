@@ -9,13 +9,13 @@ from __future__ import annotations
 import dataclasses
 import json
 
-import numpy as np
 import pytest
 import torch
-from conftest import TRAIN, pair_paths, run_fusekit
+from conftest import pair_paths, run_fusekit
+from model_checks import (assert_every_parameter_learns, assert_fuse_cli_matches, grey_crop, grey_tensors,
+                          logged_losses, training_pair)
 
 from fusekit.io.formats import read_checkpoint, write_safetensors
-from fusekit.io.images import read_image, to_grey, write_image
 from fusekit.models import FUSION_MODELS
 from fusekit.models.checkpoints import load_model, save_checkpoint
 from fusekit.models.tgif import TGIFConfig, build
@@ -23,12 +23,6 @@ from fusekit.train.losses import LOSSES
 from fusekit.train.presets import PRESETS
 
 TINY = TGIFConfig(dim=8, heads=2, encoder_blocks=1, decoder_blocks=1, adapter_hidden=16)
-
-
-def grey_crop(task: str, dataset: str, name: str, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The pair's top-left `height` × `width` window as grey [1, 1, H, W] tensors in [0, 1]."""
-    images = [to_grey(read_image(path)) / 255.0 for path in pair_paths(task, dataset, name)]
-    return tuple(torch.from_numpy(x[:height, :width].copy()).float()[None, None] for x in images)
 
 
 def text_tokens(seed: int = 0, tokens: int = 12, dim: int = 768) -> torch.Tensor:
@@ -67,8 +61,7 @@ def test_gradients_reach_every_parameter():
     total, parts = LOSSES.get("film")({"fused": model(a, b, text=batch["text"])}, batch, "mef")
     total.backward()
     assert set(parts) == {"int", "grad", "ssim"}
-    for name, parameter in model.named_parameters():
-        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+    assert_every_parameter_learns(model)
 
 
 def test_text_guides_the_output():
@@ -125,37 +118,12 @@ def test_save_load_fuse_gives_identical_output(tmp_path):
     save_checkpoint(weights, "tgif", model, model.config, "mff")
     features = tmp_path / "pair.safetensors"
     write_safetensors(features, "text-features", {"text": text[0]}, {"encoder": "blip2", "dim": "768"})
-    a, b = (torch.from_numpy(to_grey(read_image(path)) / 255.0).float()[None, None] for path in paths)
+    a, b = grey_tensors(paths)
     loaded, _ = load_model("tgif", weights, "mff")
     with torch.inference_mode():
         expected = model(a, b, text=text)
         assert torch.equal(loaded(a, b, text=text), expected)
-    out = tmp_path / "fused.png"
-    result = run_fusekit("fuse", *map(str, paths), "--task", "mff", "--model", "tgif", "--weights", str(weights),
-                         "--text", str(features), "--grey", "-o", str(out))
-    assert result.returncode == 0, result.stderr.decode()
-    want = np.round(expected[0, 0].clamp(0, 1).numpy() * 255).astype(np.uint8)
-    assert np.array_equal(read_image(out), want)
-
-
-def training_pair(tmp_path, dataset: str, folders: tuple[str, str], name: str,
-                  window: tuple[int, int, int, int]) -> str:
-    """A manifest of one real training pair cut to a fixed window (no random crop: the loss moves only by training)."""
-    top, left, height, width = window
-    entry = {"name": name}
-    for role, folder in zip("ab", folders):
-        image = read_image(TRAIN / dataset / folder / f"{name}.png")
-        path = tmp_path / f"{name}_{role}.png"
-        write_image(path, image[top:top + height, left:left + width])
-        entry[role] = str(path)
-    manifest = tmp_path / "pairs.jsonl"
-    manifest.write_text(json.dumps(entry) + "\n")
-    return str(manifest)
-
-
-def logged_losses(run: str) -> list[float]:
-    rows = [json.loads(line) for line in open(f"{run}/log.jsonl")]
-    return [row["loss"] for row in rows if row["kind"] == "train"]
+    assert_fuse_cli_matches(tmp_path, paths, "mff", "tgif", weights, ["--text", str(features)], expected)
 
 
 def test_fusekit_train_steps_reduce_the_loss(tmp_path):
