@@ -14,6 +14,7 @@ import torch
 from conftest import TRAIN, pair_paths, run_fusekit
 
 from fusekit.io.images import read_image, to_grey, write_image
+from fusekit.models.checkpoints import load_model, save_checkpoint
 
 
 def grey_tensors(paths) -> tuple[torch.Tensor, ...]:
@@ -35,6 +36,19 @@ def assert_every_parameter_learns(model: torch.nn.Module) -> None:
     """After `backward()`: every parameter got a non-zero gradient (none is cut off from the loss)."""
     for name, parameter in model.named_parameters():
         assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+
+
+def assert_checkpoint_round_trip(tmp_path, name: str, model: torch.nn.Module, task: str, a: torch.Tensor,
+                                 b: torch.Tensor, guidance: dict, **save_options) -> tuple:
+    """Saves `model` as `tmp_path`/`name`.safetensors, loads it back with `load_model` and asserts the loaded model
+    fuses (a, b) with `guidance` exactly as `model` does. Returns (weights path, that output, the loaded metadata)."""
+    weights = tmp_path / f"{name}.safetensors"
+    save_checkpoint(weights, name, model, model.config, task, **save_options)
+    loaded, metadata = load_model(name, weights, task)
+    with torch.inference_mode():
+        expected = model(a, b, **guidance)
+        assert torch.equal(loaded(a, b, **guidance), expected)
+    return weights, expected, metadata
 
 
 def assert_fuse_cli_matches(tmp_path, paths, task: str, model: str, weights, guidance: list[str],

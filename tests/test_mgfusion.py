@@ -11,13 +11,12 @@ import dataclasses
 import pytest
 import torch
 from conftest import pair_paths
-from model_checks import (assert_fuse_cli_matches, grey_tensors, grey_window, ivf_training_windows, log_rows,
-                          logged_losses)
+from model_checks import (assert_checkpoint_round_trip, assert_fuse_cli_matches, grey_tensors, grey_window,
+                          ivf_training_windows, log_rows, logged_losses)
 
 from fusekit.errors import FusekitError
 from fusekit.io.formats import write_safetensors
 from fusekit.models import FUSION_MODELS
-from fusekit.models.checkpoints import load_model, save_checkpoint
 from fusekit.models.mgfusion import MGFusion, MGFusionConfig
 from fusekit.train.losses import LOSSES
 from fusekit.train.presets import PRESETS, schedule_factor
@@ -74,12 +73,9 @@ def test_registration_and_paper_defaults():
 def test_shared_cii_saves_and_loads(tmp_path):
     model = tiny(shared_cii=True)
     assert not any(key.startswith("cii_vi.") for key in model.state_dict())
-    save_checkpoint(tmp_path / "shared.safetensors", "mgfusion", model, model.config, "ivf")
-    loaded, _ = load_model("mgfusion", tmp_path / "shared.safetensors", "ivf")
     a, b = torch.rand(1, 1, 20, 24), torch.rand(1, 1, 20, 24)
     embeds = {"image_embed_a": torch.randn(1, EMBED), "image_embed_b": torch.randn(1, EMBED)}
-    with torch.inference_mode():
-        assert torch.equal(loaded(a, b, **embeds), model(a, b, **embeds))
+    assert_checkpoint_round_trip(tmp_path, "mgfusion", model, "ivf", a, b, embeds)
 
 
 def test_forward_at_odd_size_keeps_size(tiny_clip):
@@ -166,16 +162,12 @@ def test_save_load_fuse_gives_identical_output(tmp_path, tiny_clip):
     paths = pair_paths("IVF", "TNO", "10")
     embed_a, embed_b = clip_embeds(tiny_clip, paths)
     model = tiny()
-    weights = tmp_path / "mgfusion.safetensors"
-    save_checkpoint(weights, "mgfusion", model, model.config, "ivf", image_encoder="clip", image_dim=EMBED)
     features = tmp_path / "pair.safetensors"
     write_safetensors(features, "image-features", *clip_features(tiny_clip, paths))
-    loaded, metadata = load_model("mgfusion", weights, "ivf")
+    weights, expected, metadata = assert_checkpoint_round_trip(
+        tmp_path, "mgfusion", model, "ivf", *grey_tensors(paths), {"image_embed_a": embed_a, "image_embed_b": embed_b},
+        image_encoder="clip", image_dim=EMBED)
     assert metadata["image_dim"] == str(EMBED)
-    a, b = grey_tensors(paths)
-    with torch.inference_mode():
-        expected = model(a, b, image_embed_a=embed_a, image_embed_b=embed_b)
-        assert torch.equal(loaded(a, b, image_embed_a=embed_a, image_embed_b=embed_b), expected)
     assert_fuse_cli_matches(tmp_path, paths, "ivf", "mgfusion", weights, ["--image-features", str(features)], expected)
 
 

@@ -12,13 +12,12 @@ import numpy as np
 import pytest
 import torch
 from conftest import pair_paths, run_fusekit
-from model_checks import (assert_every_parameter_learns, assert_fuse_cli_matches, grey_crop, grey_tensors, log_rows,
-                          logged_losses, training_pair)
+from model_checks import (assert_checkpoint_round_trip, assert_every_parameter_learns, assert_fuse_cli_matches,
+                          grey_crop, grey_tensors, log_rows, logged_losses, training_pair)
 from scipy import ndimage
 
 from fusekit.io.formats import write_safetensors
 from fusekit.models import FUSION_MODELS
-from fusekit.models.checkpoints import load_model, save_checkpoint
 from fusekit.models.mtif import LEVELS, MTIFConfig, build
 from fusekit.models.mtif_loss import MTIFLossConfig, multi_grained_loss
 from fusekit.train.losses import LOSSES, ssim
@@ -143,16 +142,10 @@ def test_loss_matches_a_direct_computation(task, weights):
 def test_save_load_fuse_gives_identical_output(tmp_path):
     paths = pair_paths("MEF", "MEFB", "Chair")
     model, text = tiny(), level_text(4)
-    weights = tmp_path / "mtif.safetensors"
-    save_checkpoint(weights, "mtif", model, model.config, "mef")
     features = tmp_path / "pair.safetensors"
     write_safetensors(features, "text-features", {name: value[0] for name, value in text.items()},
                       {"encoder": "blip2", "dim": "768"})
-    a, b = grey_tensors(paths)
-    loaded, _ = load_model("mtif", weights, "mef")
-    with torch.inference_mode():
-        expected = model(a, b, **text)
-        assert torch.equal(loaded(a, b, **text), expected)
+    weights, expected, _ = assert_checkpoint_round_trip(tmp_path, "mtif", model, "mef", *grey_tensors(paths), text)
     assert_fuse_cli_matches(tmp_path, paths, "mef", "mtif", weights, ["--text", str(features)], expected)
 
 

@@ -12,12 +12,11 @@ import dataclasses
 import pytest
 import torch
 from conftest import pair_paths
-from model_checks import (assert_fuse_cli_matches, grey_tensors, grey_window, ivf_training_windows, log_rows,
-                          logged_losses)
+from model_checks import (assert_checkpoint_round_trip, assert_fuse_cli_matches, grey_tensors, grey_window,
+                          ivf_training_windows, log_rows, logged_losses)
 
 from fusekit.errors import FusekitError
 from fusekit.models import FUSION_MODELS
-from fusekit.models.checkpoints import load_model, save_checkpoint
 from fusekit.models.tesg import TeSG, TeSGConfig
 from fusekit.models.tesg_semantics import binarise, union, write_semantics
 from fusekit.train.losses import LOSSES, gradient_loss, intensity_loss, ssim_loss
@@ -140,17 +139,13 @@ def test_fusekit_train_steps_reduce_the_loss(tmp_path):
 def test_save_load_fuse_gives_identical_output(tmp_path):
     paths = pair_paths("IVF", "TNO", "18")
     model = tiny()
-    weights = tmp_path / "tesg.safetensors"
-    save_checkpoint(weights, "tesg", model, model.config, "ivf")
     a, b = grey_tensors(paths)
     mask = union(binarise(a[0, 0], 0.7), binarise(b[0, 0], 0.9))
     semantics = tmp_path / "pair.safetensors"
     write_semantics(semantics, {"mask": mask, "text_semantics": text()[0]},
                     {"encoder_model": "test", "dim": str(TEXT_DIM), "caption": "a man", "keyword": "man"})
-    loaded, _ = load_model("tesg", weights, "ivf")
-    with torch.inference_mode():
-        expected = model(a, b, mask=mask[None, None], text_semantics=text())
-        assert torch.equal(loaded(a, b, mask=mask[None, None], text_semantics=text()), expected)
+    weights, expected, _ = assert_checkpoint_round_trip(tmp_path, "tesg", model, "ivf", a, b,
+                                                        {"mask": mask[None, None], "text_semantics": text()})
     assert_fuse_cli_matches(tmp_path, paths, "ivf", "tesg", weights, ["--semantics", str(semantics)], expected)
 
 

@@ -12,12 +12,11 @@ import json
 import pytest
 import torch
 from conftest import pair_paths, run_fusekit
-from model_checks import (assert_every_parameter_learns, assert_fuse_cli_matches, grey_crop, grey_tensors,
-                          logged_losses, training_pair)
+from model_checks import (assert_checkpoint_round_trip, assert_every_parameter_learns, assert_fuse_cli_matches,
+                          grey_crop, grey_tensors, logged_losses, training_pair)
 
 from fusekit.io.formats import read_checkpoint, write_safetensors
 from fusekit.models import FUSION_MODELS
-from fusekit.models.checkpoints import load_model, save_checkpoint
 from fusekit.models.tgif import TGIFConfig, build
 from fusekit.train.losses import LOSSES
 from fusekit.train.presets import PRESETS
@@ -114,15 +113,10 @@ def test_text_of_another_encoder_width():
 def test_save_load_fuse_gives_identical_output(tmp_path):
     paths = pair_paths("MFF", "MFIFB", "savic_03")
     model, text = tiny(), text_tokens(5)
-    weights = tmp_path / "tgif.safetensors"
-    save_checkpoint(weights, "tgif", model, model.config, "mff")
     features = tmp_path / "pair.safetensors"
     write_safetensors(features, "text-features", {"text": text[0]}, {"encoder": "blip2", "dim": "768"})
-    a, b = grey_tensors(paths)
-    loaded, _ = load_model("tgif", weights, "mff")
-    with torch.inference_mode():
-        expected = model(a, b, text=text)
-        assert torch.equal(loaded(a, b, text=text), expected)
+    weights, expected, _ = assert_checkpoint_round_trip(tmp_path, "tgif", model, "mff", *grey_tensors(paths),
+                                                        {"text": text})
     assert_fuse_cli_matches(tmp_path, paths, "mff", "tgif", weights, ["--text", str(features)], expected)
 
 
