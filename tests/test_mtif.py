@@ -18,7 +18,7 @@ from scipy import ndimage
 
 from fusekit.io.formats import write_safetensors
 from fusekit.models import FUSION_MODELS
-from fusekit.models.mtif import LEVELS, MTIFConfig, build
+from fusekit.models.mtif import LEVELS, MTIF, MTIFConfig
 from fusekit.models.mtif_loss import MTIFLossConfig, multi_grained_loss
 from fusekit.train.losses import LOSSES, ssim
 from fusekit.train.presets import PRESETS
@@ -33,7 +33,7 @@ def level_text(seed: int = 0, tokens: int = 10, dim: int = 768) -> dict[str, tor
 
 def tiny(**changes):
     torch.manual_seed(0)
-    return build(dataclasses.replace(TINY, **changes)).eval()
+    return MTIF(dataclasses.replace(TINY, **changes)).eval()
 
 
 def test_registration():

@@ -17,7 +17,7 @@ from model_checks import (assert_checkpoint_round_trip, assert_every_parameter_l
 
 from fusekit.io.formats import read_checkpoint, write_safetensors
 from fusekit.models import FUSION_MODELS
-from fusekit.models.tgif import TGIFConfig, build
+from fusekit.models.tgif import TGIF, TGIFConfig
 from fusekit.train.losses import LOSSES
 from fusekit.train.presets import PRESETS
 
@@ -30,7 +30,7 @@ def text_tokens(seed: int = 0, tokens: int = 12, dim: int = 768) -> torch.Tensor
 
 def tiny(**changes):
     torch.manual_seed(0)
-    return build(dataclasses.replace(TINY, **changes)).eval()
+    return TGIF(dataclasses.replace(TINY, **changes)).eval()
 
 
 def test_paper_defaults_and_registration():

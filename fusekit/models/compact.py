@@ -124,10 +124,6 @@ class CompactFusion(nn.Module):
         return (base + gain * detail).clamp(0.0, 1.0)
 
 
-def _build(config: CompactConfig) -> CompactFusion:
-    return CompactFusion(config)
-
-
 SPEC = register(FusionModelSpec(
     name="compact",
     summary="fusekit's compact text-guided network: cross-attention between text and a 1/8-resolution feature "
@@ -135,7 +131,7 @@ SPEC = register(FusionModelSpec(
     kind="learned",
     tasks=TASKS,
     paper="fusekit (docs/MODELS.md)",
-    build=_build,
+    build=CompactFusion,
     config=CompactConfig,
     guidance=("text",),
     text_encoder="offline",

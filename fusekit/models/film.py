@@ -333,17 +333,13 @@ def from_released_key(key: str) -> str:
     return key
 
 
-def _build(config: FILMConfig | None = None) -> FILM:
-    return FILM(config)
-
-
 SPEC = register(FusionModelSpec(
     name="film",
     summary="FILM (ICML 2024): text-guided fusion network exactly as released; runs the released checkpoints",
     kind="learned",
     tasks=("ivf", "mif", "mef", "mff"),
     paper="Zhao et al., Image Fusion via Vision-Language Model, ICML 2024",
-    build=_build,
+    build=FILM,
     config=FILMConfig,
     guidance=("text",),
     text_encoder="blip2",

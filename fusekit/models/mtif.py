@@ -54,9 +54,7 @@ class MTIFConfig:
     kv_stride: average-pooling factor of the image features used as TGVM keys/values (see
         `fusekit.models.text_guidance`); 1 attends every pixel.
     modulation: how the cross-attention's result updates the image features (the paper does not say):
-        "map+gate" multiplies them by the attention map (where the text looked) and by a channel gate from the
-        attended values; "map" or "gate" uses one of the two ("map" alone leaves the attention's value and output
-        projections unused). See `fusekit.models.text_guidance`.
+        "map+gate", "map" or "gate", as `fusekit.models.text_guidance` describes for both TGIF and MTIF.
     shared_encoder: Eqs. 3–4 apply one E_v and one TV(·) to both sources, so the two sources share weights by
         default; False gives each its own stages (FILM's two-branch layout).
     use_text: False is the ablation "w/o TG" (Table 5, Exp. I): no adapters and no TGVM; text is ignored.
@@ -194,17 +192,13 @@ class MTIF(nn.Module):
         return self._decode(self._levels(a, b, guidance)[-1], tuple(a.shape[-2:]))
 
 
-def build(config: MTIFConfig) -> MTIF:
-    return MTIF(config)
-
-
 SPEC = register(FusionModelSpec(
     name="mtif",
     summary="MTIF: detail/structure/semantic text guides three encoder levels; multi-grained loss",
     kind="learned",
     tasks=("mef", "mff", "ivf", "mif"),
     paper="Tang et al., Multi-Grained Text-Guided Image Fusion (papers/004)",
-    build=build,
+    build=MTIF,
     config=MTIFConfig,
     guidance=("text_levels",),
     text_encoder="blip2",

@@ -12,7 +12,9 @@ features guide the image feature extraction, highlighting relevant regions and f
   network also averages its cross-attention output over the text tokens into channel weights);
 - the update is residual: ``F + W(F ⊙ gate ⊙ map)`` with a learned 1×1 convolution ``W``.
 
-``modulation`` chooses which of the two readings apply: "map+gate" (default), "map" or "gate" only.
+``modulation`` chooses which of the two readings apply: "map+gate" (default) multiplies the features by the map
+and by the gate; "map" or "gate" uses one of the two ("map" alone leaves the attention's value and output
+projections unused).
 
 Keys and values come from the feature map average-pooled by ``kv_stride`` (attention over every pixel of a
 640 × 480 image would hold L × 307200 weights per head); the spatial map is upsampled back bilinearly.

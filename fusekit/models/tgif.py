@@ -51,9 +51,7 @@ class TGIFConfig:
     kv_stride: the image features are average-pooled by this factor before serving as keys/values of the text
         cross-attention (not stated; 4 keeps a 640 × 480 pair within a few hundred MB). 1 attends every pixel.
     modulation: how the cross-attention's result updates the image features (the paper does not say):
-        "map+gate" multiplies them by the attention map (where the text looked) and by a channel gate from the
-        attended values; "map" or "gate" uses one of the two ("map" alone leaves the attention's value and output
-        projections unused). See `fusekit.models.text_guidance`.
+        "map+gate", "map" or "gate", as `fusekit.models.text_guidance` describes for both TGIF and MTIF.
     shared_encoder: the paper feeds "paired source images into the encoder" (one V(·)), so by default both
         sources share the encoder's weights; False gives each source its own encoder.
     use_text: False is the ablation "w/o text" (Table 5, Exp. I): no adapter and no cross-attention, the
@@ -121,17 +119,13 @@ class TGIF(nn.Module):
         return torch.sigmoid(self.head(self.decoder(self.fuse(features))))
 
 
-def build(config: TGIFConfig) -> TGIF:
-    return TGIF(config)
-
-
 SPEC = register(FusionModelSpec(
     name="tgif",
     summary="TGIF: Restormer encoders guided by cross-attention from the pair's text (text as queries)",
     kind="learned",
     tasks=("ivf", "mif", "mef", "mff"),
     paper="Huang et al., Text-Guided Image Fusion (papers/001)",
-    build=build,
+    build=TGIF,
     config=TGIFConfig,
     guidance=("text",),
     text_encoder="blip2",
