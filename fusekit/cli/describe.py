@@ -11,7 +11,8 @@ import typer
 
 from ..errors import UsageError
 from . import command
-from .options import Device, Manifest, Precision, Shard, SkipExisting, Summary, Task, check_task
+from .batching import pair_output
+from .options import Device, Manifest, Precision, Shard, SkipExisting, Summary, Task, require_task
 
 HELP = """Describe images in words: the first stage of text-guided fusion (FILM, MTIF).
 
@@ -82,9 +83,7 @@ def run(
     from ..io.formats import write_json
     from ..io.pairs import Item, parse_shard, select, shard_problems, take_shard
 
-    if not task:
-        raise UsageError("--task is required", "add --task ivf, mif, mef or mff")
-    task = check_task(task)
+    task = require_task(task)
     names = backend_names(backend)
     options = DescribeOptions(
         device=device, precision=precision,
@@ -122,7 +121,7 @@ def run(
     lines: list[str] = []
 
     def target(item: Item) -> str:
-        return str(item.fields.get("out") or Path(output) / f"{item.name}.json")
+        return pair_output(item, output, ".json")
 
     def load(item: Item):  # decoding and hashing run in background threads while the models describe
         return pipeline.load(roles(item), task)

@@ -11,6 +11,7 @@ import typer
 
 from ..errors import UsageError
 from . import command
+from .batching import pair_output
 from .options import Device, Manifest, Precision, Shard, SkipExisting, Summary
 
 HELP = """Encode images with a frozen image encoder, for image-guided fusion models (MGFusion).
@@ -58,7 +59,7 @@ def run(
     items = take_shard(selection.items, shard_spec)
 
     def target(item: Item) -> str:
-        return str(item.fields.get("out") or Path(output) / f"{item.name}.safetensors")
+        return pair_output(item, output, ".safetensors")
 
     def process(item: Item) -> None:
         tensors, metadata = image_features([item.a, item.b], image_encoder)

@@ -12,6 +12,7 @@ import typer
 
 from ..errors import FusekitError, UsageError
 from . import command
+from .batching import pair_output
 from .options import Device, Precision, Shard, SkipExisting, Summary
 
 HELP = """Encode descriptions into text features for text-guided fusion models.
@@ -119,8 +120,8 @@ def run(
         raise FusekitError(f"pair name {duplicates[0]!r} appears twice in {source}", "give each pair a unique name (fusekit describe sets it)")
     items = take_shard(items, parse_shard(shard))
 
-    def target(item: Item) -> Path:
-        return Path(output) / f"{item.name}.safetensors"
+    def target(item: Item) -> str:
+        return pair_output(item, output, ".safetensors")
 
     def process(item: Item):
         if isinstance(item.fields["document"], FusekitError):

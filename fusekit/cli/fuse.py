@@ -9,7 +9,7 @@ import typer
 
 from ..errors import UsageError
 from . import command
-from .options import Device, Manifest, Precision, Shard, SkipExisting, Summary, Task, check_task
+from .options import Device, Manifest, Precision, Shard, SkipExisting, Summary, Task, require_task
 
 HELP = """Fuse image pairs with a registered model (see `fusekit models`).
 
@@ -49,9 +49,7 @@ def run(
     from ..io.pairs import parse_shard, select, shard_problems, take_shard
     from ..models import runner
 
-    if not task:
-        raise UsageError("--task is required", "add --task ivf, mif, mef or mff")
-    task = check_task(task)
+    task = require_task(task)
     paths = paths or []
     selection = select(paths, manifest)
     single = bool(paths) and not any(os.path.isdir(path) for path in paths)

@@ -24,3 +24,12 @@ def check_task(task: str) -> str:
     if task not in TASKS:
         raise UsageError(f"unknown task {task!r}", f"use one of {', '.join(TASKS)}")
     return task
+
+
+def require_task(task: str) -> str:
+    """`check_task` for commands whose --task has no default: an empty one is a missing option, not an unknown task."""
+    from ..errors import UsageError
+
+    if not task:
+        raise UsageError("--task is required", "add --task ivf, mif, mef or mff")
+    return check_task(task)

@@ -10,6 +10,7 @@ import typer
 
 from ..errors import FusekitError, UsageError
 from . import command
+from .batching import pair_output
 from .options import Device, Manifest, Precision, Shard, SkipExisting, Summary, Task, check_task
 
 HELP = """Make TeSG's guidance: an object mask and text semantics for an infrared-visible pair (docs/models/TESG.md).
@@ -115,7 +116,7 @@ def run(
         return str(document["images"][0]["texts"].get("caption", "")).strip()
 
     def target(item) -> str:
-        return str(item.fields.get("out") or Path(output) / f"{item.name}.safetensors") if batch else output
+        return pair_output(item, output, ".safetensors") if batch else output
 
     def process(item) -> None:
         masks = [item.fields["mask"]] if item.fields.get("mask") else mask
