@@ -35,11 +35,14 @@ class Pipeline:
         self.describers = [DESCRIBERS.get(name)(self.options) for name in self.names]
         self.cache = DescribeCache(self.options.cache_dir) if self.options.cache_dir else None
 
-    def load(self, paths: list[str], task: str) -> list[ImageInfo]:
-        """Read and hash one item's images: a batch runs this in background threads while the models work."""
+    def load(self, paths: list[str], task: str, pixels: list | None = None) -> list[ImageInfo]:
+        """Read and hash one item's images: a batch runs this in background threads while the models work.
+
+        `pixels`, when the caller has decoded the images already (e.g. `fuse`), saves reading them twice."""
         if any(str(path) == "-" for path in paths):
             raise UsageError("describe reads images from files, not stdin", "give the image paths (descriptions record them)")
-        images = [ImageInfo(str(path), sha256_file(path), role, task, read_image(path)) for role, path in zip(ROLES, paths)]
+        pixels = [read_image(path) for path in paths] if pixels is None else pixels
+        images = [ImageInfo(str(path), sha256_file(path), role, task, image) for role, path, image in zip(ROLES, paths, pixels)]
         if len(images) == 2:
             images[0].partner, images[1].partner = images[1], images[0]
         return images
@@ -77,7 +80,9 @@ class Pipeline:
         return texts
 
 
-def describe_pair(path_a, path_b, task: str, backends=("stats",), options: DescribeOptions | None = None) -> dict:
-    """Descriptions document of a pair (``path_b=None`` describes one image)."""
+def describe_pair(path_a, path_b, task: str, backends=("stats",), options: DescribeOptions | None = None,
+                  pixels: list | None = None) -> dict:
+    """Descriptions document of a pair (``path_b=None`` describes one image); `pixels`: the images, if decoded already."""
     paths = [path_a] if path_b is None else [path_a, path_b]
-    return Pipeline(backends, options).describe(paths, task)
+    pipeline = Pipeline(backends, options)
+    return pipeline.describe(paths, task, images=pipeline.load(paths, task, pixels))

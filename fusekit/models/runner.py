@@ -179,12 +179,13 @@ def _check_hashes(path: str, metadata: dict, hashes, item: Item) -> None:
     log.warn(f"{item.name}: {path} was computed from other images (hashes differ)")
 
 
-def offline_text_features(item: Item, task: str) -> tuple[dict, dict]:
-    """What `fusekit describe --backend stats | fusekit encode-text --encoder offline` writes for a pair, in memory."""
+def offline_text_features(item: Item, task: str, pixels: list[np.ndarray]) -> tuple[dict, dict]:
+    """What `fusekit describe --backend stats | fusekit encode-text --encoder offline` writes for a pair, in memory,
+    from the pair's already decoded `pixels` [A, B]."""
     from ..describe import describe_pair
     from ..text import encode_descriptions
 
-    return encode_descriptions(describe_pair(item.a, item.b, task, backends=("stats",)), "offline")
+    return encode_descriptions(describe_pair(item.a, item.b, task, backends=("stats",), pixels=pixels), "offline")
 
 
 # ------------------------------------------------------------------------------------------------- colour
@@ -330,14 +331,15 @@ class Fuser:
         if self.colour == "colour" and not rgb_model and chroma is None:
             log.warn(f"{item.name}: no colour source for task {self.task}; writing grey")
         bits = 16 if image_a.dtype == np.uint16 or image_b.dtype == np.uint16 else 8
-        return Pair(item, a, b, self._guidance(item, image_a.shape[:2]), chroma, rgb_out, bits)
+        return Pair(item, a, b, self._guidance(item, [image_a, image_b]), chroma, rgb_out, bits)
 
     @staticmethod
     def _rgb(image: np.ndarray) -> np.ndarray:
         image = to_float(image)
         return np.repeat(image[..., None], 3, axis=-1) if image.ndim == 2 else image
 
-    def _guidance(self, item: Item, size) -> dict:
+    def _guidance(self, item: Item, pixels: list[np.ndarray]) -> dict:
+        size = pixels[0].shape[:2]
         cache: dict = {}
 
         def hashes():
@@ -350,7 +352,7 @@ class Fuser:
             kind, option, names = GUIDANCE_FILES[word]
             if self._offline_text(word, item):
                 path, by_hash = f"offline text features of {item.name}", True
-                tensors, metadata = offline_text_features(item, self.task)
+                tensors, metadata = offline_text_features(item, self.task, pixels)
             else:
                 path, by_hash = self.sources[kind].file_for(item, hashes)
                 tensors, metadata = _read_guidance_file(kind, path)
