@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..io.images import from_float
 from .dataset import Pair
 
 
@@ -62,9 +63,9 @@ def validate(model, pairs: list[Pair], task: str, loss_fn, guidance_names: list[
                 loss, _ = loss_fn(outputs, batch, task)
             fused = outputs["fused"].float()
             loss_sum += float(loss)
-            fused255 = np.round(np.clip(fused[0, 0].cpu().numpy(), 0, 1) * 255).astype(np.float32)
-            a255 = np.round(batch["a"][0, 0].cpu().numpy() * 255).astype(np.float32)
-            b255 = np.round(batch["b"][0, 0].cpu().numpy() * 255).astype(np.float32)
+            # Scored as fuse would save them: 8-bit grey levels (the metrics' 0–255 scale).
+            fused255, a255, b255 = (from_float(x[0, 0].cpu().numpy(), 8).astype(np.float32)
+                                    for x in (fused, batch["a"], batch["b"]))
             for name, value in compute(fused255, a255, b255, metrics=metrics, convention="evaluator").items():
                 sums[name] = sums.get(name, 0.0) + float(value)
     finally:
