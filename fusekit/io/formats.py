@@ -181,29 +181,28 @@ def read_metrics_document(path: str | os.PathLike) -> dict:
 # ----------------------------------------------------------------------------------------- safetensors files
 
 
-def _parse_safetensors(data: bytes, kind: str, source: str):
-    """tensors and string metadata of a safetensors blob, with readable errors for damaged files."""
+def parse_safetensors(data: bytes, damaged: FusekitError) -> tuple[dict, dict]:
+    """Tensors and string metadata of a safetensors blob; `damaged` is raised when it is not one or is truncated."""
     import safetensors.torch
 
-    bad = FusekitError(f"{source} is not a safetensors file or is truncated", f"expected a {KIND_WORDS[kind]} from {WRITTEN_BY[kind]}")
     if len(data) < 8:
-        raise bad
+        raise damaged
     (header_size,) = struct.unpack("<Q", data[:8])
     if header_size > len(data) - 8:
-        raise bad
+        raise damaged
     try:
         header = json.loads(data[8 : 8 + header_size].decode("utf-8"))
         tensors = safetensors.torch.load(data)
     except Exception as exc:  # safetensors raises its own error types for damaged payloads
-        raise bad from exc
-    metadata = header.get("__metadata__") or {}
-    return tensors, dict(metadata)
+        raise damaged from exc
+    return tensors, dict(header.get("__metadata__") or {})
 
 
 def read_safetensors(path: str | os.PathLike, kind: str) -> tuple[dict, dict]:
     """(tensors, metadata) of a fusekit safetensors file of `kind`, schema checked."""
     source = "stdin" if is_stdio(path) else str(path)
-    tensors, metadata = _parse_safetensors(read_bytes(path, KIND_WORDS[kind]), kind, source)
+    damaged = FusekitError(f"{source} is not a safetensors file or is truncated", f"expected a {KIND_WORDS[kind]} from {WRITTEN_BY[kind]}")
+    tensors, metadata = parse_safetensors(read_bytes(path, KIND_WORDS[kind]), damaged)
     check_schema(metadata.get("schema"), kind, source)
     return tensors, metadata
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .. import __version__, log
 from ..errors import FusekitError
-from ..io.formats import check_schema, read_bytes, sha256_file
+from ..io.formats import check_schema, parse_safetensors, read_bytes, sha256_file
 from .registry import FUSION_MODELS, FusionModelSpec
 
 # model name → function mapping a released parameter name (without `module.`) to fusekit's name.
@@ -109,22 +109,9 @@ def _read_torch(data: bytes, source: str) -> dict:
 
 
 def _read_safetensors(data: bytes, source: str) -> tuple[dict, dict]:
-    import struct
-
-    import safetensors.torch
-
-    bad = FusekitError(f"{source} is not a checkpoint (neither safetensors nor PyTorch) or is truncated", "download or copy the checkpoint again")
-    if len(data) < 8:
-        raise bad
-    (size,) = struct.unpack("<Q", data[:8])
-    if size > len(data) - 8:
-        raise bad
-    try:
-        header = json.loads(data[8 : 8 + size].decode("utf-8"))
-        tensors = safetensors.torch.load(data)
-    except Exception as exc:  # safetensors raises its own error types for damaged payloads
-        raise bad from exc
-    metadata = dict(header.get("__metadata__") or {})
+    """A safetensors checkpoint: fusekit's (schema checked, with metadata) or a bare one (no metadata)."""
+    damaged = FusekitError(f"{source} is not a checkpoint (neither safetensors nor PyTorch) or is truncated", "download or copy the checkpoint again")
+    tensors, metadata = parse_safetensors(data, damaged)
     if "schema" in metadata:
         check_schema(metadata["schema"], "checkpoint", source)
         return tensors, metadata
