@@ -240,6 +240,23 @@ def read_text_features(path: str | os.PathLike) -> tuple[dict, dict]:
     return tensors, metadata
 
 
+def read_vlf_text_features(path: str | os.PathLike) -> tuple[dict, dict]:
+    """Text features of the VLF dataset (FILM's release, ``TextFeature/<task>/<dataset>/<name>.npy``): one float
+    array [1, L, 768] of BLIP-2 Q-Former token states per pair, returned like `read_text_features`."""
+    import numpy as np
+    import torch
+
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise FusekitError(f"{path} is not a readable .npy array", "expected VLF text features [1, L, 768]") from exc
+    if array.ndim == 3 and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim != 2 or not np.issubdtype(array.dtype, np.floating):
+        raise FusekitError(f"{path}: text features must be a float array [1, L, D] or [L, D], not {list(array.shape)}", "use the VLF TextFeature .npy files")
+    return {"text": torch.from_numpy(array.astype(np.float32))}, {"encoder": "blip2", "dim": str(array.shape[1]), "source": "VLF .npy"}
+
+
 def read_image_features(path: str | os.PathLike) -> tuple[dict, dict]:
     """Image features: ``embed_a`` / ``embed_b`` ([D] each, or one ``embed`` per single image) and metadata."""
     return read_safetensors(path, "image-features")

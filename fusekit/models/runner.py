@@ -30,7 +30,7 @@ import numpy as np
 
 from .. import log
 from ..errors import FusekitError, UsageError
-from ..io.formats import KIND_WORDS, WRITTEN_BY, read_safetensors, sha256_file
+from ..io.formats import KIND_WORDS, WRITTEN_BY, read_safetensors, read_vlf_text_features, sha256_file
 from ..io.images import max_value, read_image, rgb_to_ycbcr, to_float, to_grey, merge_luma, from_float
 from ..io.pairs import Item
 from .registry import FUSION_MODELS, FusionModelSpec
@@ -119,24 +119,9 @@ class GuidanceSource:
         )
 
 
-def _read_vlf_npy(path: str) -> tuple[dict, dict]:
-    """Text features of the VLF dataset (FILM's release): one [1, L, 768] BLIP-2 array per pair."""
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise FusekitError(f"{path} is not a readable .npy array", "expected VLF text features [1, L, 768]") from exc
-    if array.ndim == 3 and array.shape[0] == 1:
-        array = array[0]
-    if array.ndim != 2 or not np.issubdtype(array.dtype, np.floating):
-        raise FusekitError(f"{path}: text features must be a float array [1, L, D] or [L, D], not {list(array.shape)}", "use the VLF TextFeature .npy files")
-    import torch
-
-    return {"text": torch.from_numpy(array.astype(np.float32))}, {"encoder": "blip2", "dim": str(array.shape[1]), "source": "VLF .npy"}
-
-
 def _read_guidance_file(kind: str, path: str) -> tuple[dict, dict]:
     if kind == "text-features" and path.endswith(".npy"):
-        return _read_vlf_npy(path)
+        return read_vlf_text_features(path)
     tensors, metadata = read_safetensors(path, kind)
     if kind == "image-features":
         for role in ("a", "b"):  # accept the short names too

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FusekitError
-from ..io.formats import read_safetensors, sha256_file, write_safetensors
+from ..io.formats import read_safetensors, read_vlf_text_features, sha256_file, write_safetensors
 from ..io.pairs import Item
 
 TENSORS_FOR = {
@@ -124,12 +124,8 @@ def read_guidance_file(path: str | Path, source: str) -> tuple[dict[str, np.ndar
     if path.suffix == ".npy":
         if source != "text":
             raise FusekitError(f"{path}: a .npy file holds only FILM/VLF text features", f"give {OPTION_FOR[source]} safetensors files")
-        array = np.load(path, allow_pickle=False).astype(np.float32)
-        while array.ndim > 2 and array.shape[0] == 1:
-            array = array[0]
-        if array.ndim != 2:
-            raise FusekitError(f"{path}: text features of shape {array.shape}", "expected [1, L, D] or [L, D]")
-        return {"text": array}, {"encoder": "blip2", "dim": str(array.shape[1]), "source": "VLF .npy"}
+        tensors, meta = read_vlf_text_features(path)
+        return {"text": tensors["text"].numpy()}, meta
     tensors, meta = read_safetensors(path, KIND_FOR[source])
     aliases = {"image_embed_a": "embed_a", "image_embed_b": "embed_b"}
     out = {}
