@@ -20,11 +20,8 @@ The output always has the size of the inputs. docs/FUSE.md is the user-facing de
 
 from __future__ import annotations
 
-import json
 import os
-import struct
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -32,6 +29,7 @@ from .. import log
 from ..errors import FusekitError, UsageError
 from ..io.formats import KIND_WORDS, WRITTEN_BY, read_safetensors, read_vlf_text_features, sha256_file
 from ..io.images import max_value, read_image, rgb_to_ycbcr, to_float, to_grey, merge_luma, from_float
+from ..io.pairfiles import PairFiles
 from ..io.pairs import Item
 from .registry import FUSION_MODELS, FusionModelSpec
 
@@ -65,29 +63,14 @@ def default_model(task: str) -> str:
 # --------------------------------------------------------------------------------------------- guidance files
 
 
-def _safetensors_metadata(path: Path) -> dict:
-    """The metadata of a safetensors file without reading its tensors ({} when unreadable)."""
-    try:
-        with open(path, "rb") as stream:
-            (size,) = struct.unpack("<Q", stream.read(8))
-            if size > 100_000_000:
-                return {}
-            return dict(json.loads(stream.read(size)).get("__metadata__") or {})
-    except (OSError, struct.error, ValueError):
-        return {}
-
-
 @dataclass
 class GuidanceSource:
-    """Where one kind of guidance comes from: one file for every pair, or a folder of per-pair files.
-
-    Per-pair files are matched by the pair's name (``<name>.safetensors``, or ``<name>.npy`` for VLF text
-    features), else by the image hashes recorded in their metadata.
-    """
+    """Where one kind of guidance comes from: one file for every pair, or a folder of per-pair files
+    (`fusekit.io.pairfiles.PairFiles`); a manifest line's own field overrides both."""
 
     kind: str
     path: str | None
-    _by_hashes: dict | None = field(default=None, repr=False)
+    _files: PairFiles | None = field(default=None, repr=False)
 
     def file_for(self, item: Item, hashes) -> tuple[str, bool]:
         """(file of this item, whether it was matched by image hashes)."""
@@ -96,23 +79,12 @@ class GuidanceSource:
             return str(override), False
         if self.path is None:
             raise AssertionError("no source")
-        folder = Path(self.path)
-        if not folder.is_dir():
-            return self.path, False
-        suffixes = (".safetensors", ".npy") if self.kind == "text-features" else (".safetensors",)
-        for suffix in suffixes:
-            candidate = folder / f"{item.name}{suffix}"
-            if candidate.is_file():
-                return str(candidate), False
-        if self._by_hashes is None:
-            self._by_hashes = {}
-            for candidate in sorted(folder.glob("*.safetensors")):
-                meta = _safetensors_metadata(candidate)
-                if meta.get("image_sha256_a") and meta.get("image_sha256_b"):
-                    self._by_hashes.setdefault((meta["image_sha256_a"], meta["image_sha256_b"]), str(candidate))
-        found = self._by_hashes.get(hashes())
+        if self._files is None:
+            suffixes = (".safetensors", ".npy") if self.kind == "text-features" else (".safetensors",)
+            self._files = PairFiles(self.path, suffixes)
+        found = self._files.find(item.name, hashes)
         if found:
-            return found, True
+            return str(found[0]), found[1]
         raise FusekitError(
             f"no {KIND_WORDS[self.kind]} for pair {item.name!r} in {self.path}",
             f"name it {item.name}.safetensors or make it with {WRITTEN_BY[self.kind]}",

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import FusekitError
 from ..io.formats import read_safetensors, read_vlf_text_features, sha256_file, write_safetensors
+from ..io.pairfiles import PairFiles
 from ..io.pairs import Item
 
 TENSORS_FOR = {
@@ -73,51 +74,6 @@ class GuidanceInfo:
     image_dim: int | None = None
 
 
-class FolderIndex:
-    """Files of one folder tree, found by pair name or by the two image hashes in their metadata."""
-
-    def __init__(self, root: str, kind: str):
-        self.root, self.kind = Path(root), kind
-        self.by_name: dict[str, Path] = {}
-        self._by_hash: dict[tuple[str, str], Path] | None = None
-        if self.root.is_file():
-            self.single: Path | None = self.root
-            return
-        if not self.root.is_dir():
-            raise FusekitError(f"guidance path not found: {root}", "give a folder of per-pair files or one file")
-        self.single = None
-        for path in sorted(self.root.rglob("*")):
-            if path.suffix in (".safetensors", ".npy") and path.is_file():
-                relative = path.relative_to(self.root).with_suffix("").as_posix()
-                self.by_name.setdefault(relative, path)
-                self.by_name.setdefault(path.stem, path)
-
-    def find(self, item: Item, hashes: tuple[str, str]) -> Path | None:
-        if self.single is not None:
-            return self.single
-        for key in (item.name, item.name.rsplit("/", 1)[-1]):
-            if key in self.by_name:
-                return self.by_name[key]
-        return self._hash_index().get(hashes)
-
-    def _hash_index(self) -> dict[tuple[str, str], Path]:
-        if self._by_hash is None:
-            from safetensors import safe_open
-
-            self._by_hash = {}
-            for path in set(self.by_name.values()):
-                if path.suffix != ".safetensors":
-                    continue
-                try:
-                    with safe_open(str(path), "np") as handle:
-                        meta = handle.metadata() or {}
-                except Exception:  # not a safetensors file: skipped here, reported if it is ever matched by name
-                    continue
-                if meta.get("image_sha256_a") and meta.get("image_sha256_b"):
-                    self._by_hash[(meta["image_sha256_a"], meta["image_sha256_b"])] = path
-        return self._by_hash
-
-
 def read_guidance_file(path: str | Path, source: str) -> tuple[dict[str, np.ndarray], dict]:
     """The tensors `source` needs from one file (safetensors of the right kind, or a VLF ``.npy`` text feature)."""
     path = Path(path)
@@ -142,7 +98,7 @@ class GuidanceProvider:
 
     def __init__(self, sources: tuple[str, ...], options: GuidanceOptions):
         self.sources, self.options = sources, options
-        self.indexes = {s: FolderIndex(options.folder_for(s), KIND_FOR[s]) for s in sources if options.folder_for(s)}
+        self.indexes = {s: PairFiles(options.folder_for(s)) for s in sources if options.folder_for(s)}
         self.info = GuidanceInfo()
 
     def check_available(self, items: list[Item]) -> None:
@@ -175,8 +131,8 @@ class GuidanceProvider:
     def _one(self, source: str, item: Item, hashes: tuple[str, str]) -> tuple[dict, dict]:
         path = item.fields.get(FIELD_FOR[source])
         if not path and source in self.indexes:
-            found = self.indexes[source].find(item, hashes)
-            path = str(found) if found else None
+            found = self.indexes[source].find(item.name, lambda: hashes)
+            path = str(found[0]) if found else None
         if path:
             return read_guidance_file(path, source)
         if source in ("text", "text_levels") and self.options.describer:
