@@ -51,9 +51,9 @@ def pairs_of(data: Path, task: str):
 
 def write_text_features(items, task: str, folder: Path) -> None:
     """The offline guidance of every pair, as `fusekit describe | fusekit encode-text` would write it."""
-    from fusekit.describe import describe_pair
+    from fusekit.guidance.describe import describe_pair
     from fusekit.io.formats import write_safetensors
-    from fusekit.text import encode_descriptions
+    from fusekit.guidance.text import encode_descriptions
 
     for item in items:
         document = describe_pair(item.a, item.b, task, backends=("stats",))
@@ -65,7 +65,7 @@ def score(model: str, task: str, items, text: Path, weights: str | None) -> dict
     """Mean metrics of one model over the items, fusing each pair exactly as `fusekit fuse` would."""
     from fusekit.io.images import read_image
     from fusekit.metrics import compute
-    from fusekit.models.runner import Fuser
+    from fusekit.app.fuse import Fuser
 
     from fusekit.models import FUSION_MODELS
 

@@ -8,13 +8,13 @@ import pytest
 import torch
 from conftest import pair_paths, run_fusekit
 
-from fusekit.describe import describe_pair
+from fusekit.guidance.describe import describe_pair
 from fusekit.io.images import read_image, to_grey
 from fusekit.metrics import compute
 from fusekit.models import FUSION_MODELS
 from fusekit.models.checkpoints import load_model
 from fusekit.models.compact import CompactConfig, CompactFusion
-from fusekit.text import encode_descriptions
+from fusekit.guidance.text import encode_descriptions
 
 TINY = CompactConfig(text_dim=16, channels=4, context_channels=8, heads=2)
 # one small real pair per task (A, B in the task's order)

@@ -98,7 +98,7 @@ def test_measurements_match_an_independent_opencv_computation():
     """Golden check of the numbers behind the words, against OpenCV (tolerance: 1e-6 relative on fractions/means,
     1 % on the Laplacian focus measure, whose border handling differs slightly)."""
     cv2 = pytest.importorskip("cv2")
-    from fusekit.describe.measure import measure
+    from fusekit.guidance.describe.measure import measure
     from fusekit.io.images import read_image
 
     a, _ = pair_paths(*PAIRS["mff"])
@@ -175,7 +175,7 @@ def test_unreadable_image_is_one_line(tmp_path):
 
 def test_hotspot_box_area_and_position_on_a_synthetic_image():
     """Exact values: a 10 × 12 block at level 200 on a noiseless level-20 background."""
-    from fusekit.describe.measure import measure
+    from fusekit.guidance.describe.measure import measure
 
     image = np.full((90, 120), 20, np.uint8)
     image[70:80, 95:107] = 200

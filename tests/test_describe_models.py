@@ -39,8 +39,8 @@ def test_all_model_backends_from_model_path(tiny_models, tmp_path):  # noqa: F81
 
 
 def test_cache_is_used_on_a_re_run(tmp_path):
-    from fusekit.describe import DESCRIBERS, DescribeOptions, Pipeline
-    from fusekit.describe.base import Describer
+    from fusekit.guidance.describe import DESCRIBERS, DescribeOptions, Pipeline
+    from fusekit.guidance.describe.base import Describer
 
     calls = []
 
@@ -68,7 +68,7 @@ def test_cache_is_used_on_a_re_run(tmp_path):
 
 def test_florence2_answer_parsing():
     text = "</s><s>a red car<loc_100><loc_200><loc_300><loc_400>person<loc_0><loc_0><loc_999><loc_999></s>"
-    regions = __import__("fusekit.describe.florence2", fromlist=["parse_regions"]).parse_regions(text, 1000, 500)
+    regions = __import__("fusekit.guidance.describe.florence2", fromlist=["parse_regions"]).parse_regions(text, 1000, 500)
     assert regions == [
         {"box": [100.5, 100.2, 300.5, 200.2], "caption": "a red car"},
         {"box": [0.5, 0.2, 999.5, 499.8], "caption": "person"},
@@ -76,7 +76,7 @@ def test_florence2_answer_parsing():
 
 
 def test_sam_segment_selection():
-    from fusekit.describe.sam import select_segments
+    from fusekit.guidance.describe.sam import select_segments
 
     masks = np.zeros((3, 3, 20, 20), bool)
     masks[0, 1, 0:10, 0:10] = True  # best of point 0
@@ -101,7 +101,7 @@ def test_missing_weights_name_the_model_and_the_fix(tmp_path):
 
 
 def test_model_path_that_is_not_a_model(tmp_path):
-    from fusekit.describe import DescribeOptions, Pipeline
+    from fusekit.guidance.describe import DescribeOptions, Pipeline
     from fusekit.errors import FusekitError
 
     pipeline = Pipeline(["sam"], DescribeOptions(model_paths={"sam": str(tmp_path)}, device="cpu"))

@@ -24,7 +24,7 @@ def descriptions(tmp_path_factory):
 
 def test_blip2_qformer_text_features(tiny_models, descriptions, tmp_path):  # noqa: F811
     from fusekit.io.formats import read_text_features
-    from fusekit.text import TextOptions, encode_descriptions
+    from fusekit.guidance.text import TextOptions, encode_descriptions
 
     out = tmp_path / "blip2.safetensors"
     result = run_fusekit("encode-text", descriptions, "-o", out, "--encoder", "blip2", "--model-path", tiny_models["blip2-text"], "--device", "cpu")
@@ -61,7 +61,7 @@ def test_clip_text_features(tiny_models, descriptions, tmp_path):  # noqa: F811
 
 def test_clip_image_embeddings_pair_and_batch(tiny_models, tmp_path):  # noqa: F811
     from fusekit.io.formats import read_image_features, sha256_file
-    from fusekit.vision import encode_images
+    from fusekit.guidance.vision import encode_images
 
     out = tmp_path / "pair.safetensors"
     result = run_fusekit("encode-image", *PAIR, "-o", out, "--model-path", tiny_models["clip"], "--device", "cpu")

@@ -37,7 +37,7 @@ def test_pipe_is_byte_deterministic_and_well_formed(task, tmp_path):
     from fusekit.io.formats import read_text_features, sha256_bytes
 
     from fusekit.io.formats import write_safetensors
-    from fusekit.text import encode_descriptions
+    from fusekit.guidance.text import encode_descriptions
 
     descriptions = pipe(task, tmp_path / "one.safetensors")
     # Same bytes from a second, independent run (here in-process, so the test stays fast).
@@ -61,7 +61,7 @@ def test_pipe_is_byte_deterministic_and_well_formed(task, tmp_path):
 
 
 def test_offline_embeddings_are_fixed_and_word_similarity_follows_spelling():
-    from fusekit.text.offline import embed, token_vector
+    from fusekit.guidance.text.offline import embed, token_vector
 
     first = embed("Bright thermal hotspot in the lower right.")
     assert first.shape == (9, 768)  # start token + 7 words + the full stop

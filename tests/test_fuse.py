@@ -17,7 +17,7 @@ from conftest import GOLDEN, assert_user_error, pair_paths, run_fusekit
 from fusekit.io.formats import sha256_file, write_safetensors
 from fusekit.io.images import read_image, to_grey
 from fusekit.models.checkpoints import load_model
-from fusekit.models.runner import chroma_for, default_model, film_postprocess, is_colour
+from fusekit.app.fuse import chroma_for, default_model, film_postprocess, is_colour
 
 WEIGHTS = GOLDEN / "film" / "film_case_a_weights.safetensors"
 FILM = ("--model", "film", "--weights", WEIGHTS)
@@ -158,7 +158,7 @@ def test_default_model_serves_every_task():
 
 def test_bf16_close_to_fp32(tmp_path):
     from fusekit.io.pairs import Item
-    from fusekit.models.runner import Fuser
+    from fusekit.app.fuse import Fuser
 
     a, b = crop_pair("IVF", "TNO", "10", tmp_path, size=(40, 32))
     text = text_features(tmp_path / "t.safetensors", a, b)
@@ -225,7 +225,7 @@ def test_default_model_runs_without_guidance(tmp_path):
 
 def test_batched_pairs_equal_one_by_one(tmp_path):
     from fusekit.io.pairs import Item
-    from fusekit.models.runner import Fuser
+    from fusekit.app.fuse import Fuser
 
     pairs = [crop_pair("IVF", "MSRS", name, tmp_path, size=(40, 24)) for name in ("00103D", "00107D")]
     texts = [text_features(tmp_path / f"t{i}.safetensors", a, b, seed=i) for i, (a, b) in enumerate(pairs)]

@@ -15,7 +15,7 @@ import torch
 from conftest import pair_paths
 
 from fusekit.io.images import read_image, to_grey
-from fusekit.train.losses import (FILM_WEIGHTS, LOSSES, gradient_loss, intensity_loss, sobel_gradient, ssim,
+from fusekit.models.losses import (FILM_WEIGHTS, LOSSES, gradient_loss, intensity_loss, sobel_gradient, ssim,
                                   ssim_loss)
 
 SX = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float64)

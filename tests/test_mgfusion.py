@@ -18,8 +18,8 @@ from fusekit.errors import FusekitError
 from fusekit.io.formats import write_safetensors
 from fusekit.models import FUSION_MODELS
 from fusekit.models.mgfusion import MGFusion, MGFusionConfig
-from fusekit.train.losses import LOSSES
-from fusekit.train.presets import PRESETS, schedule_factor
+from fusekit.models.losses import LOSSES
+from fusekit.app.train.presets import PRESETS, schedule_factor
 
 EMBED = 16
 TINY = MGFusionConfig(channels=8, blocks=1, heads=2, embed_dim=EMBED)
@@ -40,7 +40,7 @@ def tiny_clip(tmp_path_factory) -> str:
 
 def clip_features(clip: str, paths) -> tuple[dict, dict]:
     """What `fusekit encode-image` computes for the pair: ``image_embed_a``/``_b`` [E] and metadata."""
-    from fusekit.vision import ImageOptions, image_features
+    from fusekit.guidance.vision import ImageOptions, image_features
 
     return image_features([str(p) for p in paths], "clip", ImageOptions(device="cpu", model_path=clip))
 
@@ -128,7 +128,7 @@ def test_loss_is_the_papers():
     b = torch.rand(1, 1, 24, 24, generator=torch.Generator().manual_seed(2))
     fused = torch.rand(1, 1, 24, 24, generator=torch.Generator().manual_seed(3))
     total, parts = LOSSES.get("mgfusion")({"fused": fused}, {"a": a, "b": b}, "ivf")
-    from fusekit.train.losses import sobel_gradient
+    from fusekit.models.losses import sobel_gradient
 
     grad = (sobel_gradient(fused) - torch.maximum(sobel_gradient(a), sobel_gradient(b))).abs().mean()
     intensity = (fused - torch.maximum(a, b)).abs().mean()
@@ -140,8 +140,8 @@ def test_loss_is_the_papers():
 def test_fusekit_train_steps_reduce_the_loss(tmp_path, tiny_clip):
     """`fusekit train`'s loop (in process) on two 64x64 windows of shared/train pairs, CLIP embeddings computed on
     the fly by fusekit's CLIP encoder and cached."""
-    from fusekit.train.guidance import GuidanceOptions
-    from fusekit.train.loop import Settings, train
+    from fusekit.app.guidance import GuidanceOptions
+    from fusekit.app.train.loop import Settings, train
 
     ivf_training_windows(tmp_path / "data")
     settings = Settings(

@@ -20,8 +20,8 @@ from fusekit.io.formats import write_safetensors
 from fusekit.models import FUSION_MODELS
 from fusekit.models.mtif import LEVELS, MTIF, MTIFConfig
 from fusekit.models.mtif_loss import MTIFLossConfig, multi_grained_loss
-from fusekit.train.losses import LOSSES, ssim
-from fusekit.train.presets import PRESETS
+from fusekit.models.losses import LOSSES, ssim
+from fusekit.app.train.presets import PRESETS
 
 TINY = MTIFConfig(channels=(4, 4, 4), heads=2, decoder_blocks=1, adapter_hidden=16)
 

@@ -9,7 +9,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from fusekit.io.images import read_image, to_grey
 from fusekit.models.enrichment import EnrichmentConfig, crop_boxes, enrich, pair_saliency, spectral_residual
-from fusekit.train import augment
+from fusekit.models import augment
 
 
 def grey_pair(task: str, dataset: str, name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -18,9 +18,9 @@ from model_checks import (assert_checkpoint_round_trip, assert_fuse_cli_matches,
 from fusekit.errors import FusekitError
 from fusekit.models import FUSION_MODELS
 from fusekit.models.tesg import TeSG, TeSGConfig
-from fusekit.models.tesg_semantics import binarise, union, write_semantics
-from fusekit.train.losses import LOSSES, gradient_loss, intensity_loss, ssim_loss
-from fusekit.train.presets import PRESETS
+from fusekit.guidance.semantics import binarise, union, write_semantics
+from fusekit.models.losses import LOSSES, gradient_loss, intensity_loss, ssim_loss
+from fusekit.app.train.presets import PRESETS
 
 TEXT_DIM = 12
 TINY = TeSGConfig(channels=8, blocks=1, heads=2, text_dim=TEXT_DIM)
@@ -117,8 +117,8 @@ def test_loss_terms():
 
 def test_fusekit_train_steps_reduce_the_loss(tmp_path):
     """`fusekit train`'s loop (in process) on two 64x64 windows of shared/train pairs, semantics from files."""
-    from fusekit.train.guidance import GuidanceOptions
-    from fusekit.train.loop import Settings, train
+    from fusekit.app.guidance import GuidanceOptions
+    from fusekit.app.train.loop import Settings, train
 
     for index, name in enumerate(ivf_training_windows(tmp_path / "data")):
         _, _, mask = crop([tmp_path / "data" / side / f"{name}.png" for side in ("ir", "vi")], 0, 0, 64, 64)

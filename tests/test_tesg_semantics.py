@@ -14,7 +14,7 @@ from conftest import assert_user_error, pair_paths, run_fusekit
 
 from fusekit.errors import FusekitError
 from fusekit.io.images import write_image
-from fusekit.models.tesg_semantics import (DiffusionSemantics, SIGConfig, binarise, generate_semantics, load_grey,
+from fusekit.guidance.semantics import (DiffusionSemantics, SIGConfig, binarise, generate_semantics, load_grey,
                                            read_semantics, remove_keyword, union)
 
 PAIR = pair_paths("IVF", "MSRS", "00103D")
@@ -162,7 +162,7 @@ def test_semantics_command_end_to_end(tmp_path, tiny_sd):
 def test_caption_from_a_describe_backend(tmp_path, tiny_sd, capsys):
     """Without --caption/--descriptions the visible image is captioned by a describe backend (offline stats here)."""
     from fusekit.cli import main
-    from fusekit.describe import describe_pair
+    from fusekit.guidance.describe import describe_pair
 
     out = tmp_path / "pair.safetensors"
     code = main(["semantics", *map(str, PAIR), "--captioner", "stats", "--diffusion-model", str(tiny_sd),

@@ -18,8 +18,8 @@ from model_checks import (assert_checkpoint_round_trip, assert_every_parameter_l
 from fusekit.io.formats import read_checkpoint, write_safetensors
 from fusekit.models import FUSION_MODELS
 from fusekit.models.tgif import TGIF, TGIFConfig
-from fusekit.train.losses import LOSSES
-from fusekit.train.presets import PRESETS
+from fusekit.models.losses import LOSSES
+from fusekit.app.train.presets import PRESETS
 
 TINY = TGIFConfig(dim=8, heads=2, encoder_blocks=1, decoder_blocks=1, adapter_hidden=16)
 

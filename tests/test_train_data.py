@@ -11,11 +11,11 @@ from conftest import DATA, TRAIN
 
 from fusekit.errors import FusekitError
 from fusekit.io.images import read_image, to_grey
-from fusekit.train import augment
-from fusekit.train.dataset import Pipeline, collate, load_pairs
-from fusekit.train.guidance import GuidanceOptions, GuidanceProvider
-from fusekit.train.layouts import find_pairs
-from fusekit.train.presets import PRESETS, schedule_factor
+from fusekit.models import augment
+from fusekit.app.train.dataset import Pipeline, collate, load_pairs
+from fusekit.app.guidance import GuidanceOptions, GuidanceProvider
+from fusekit.app.train.layouts import find_pairs
+from fusekit.app.train.presets import PRESETS, schedule_factor
 
 
 @pytest.mark.parametrize("task", ["ivf", "mif", "mef", "mff"])

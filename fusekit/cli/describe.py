@@ -28,7 +28,7 @@ Weights come from the Hugging Face cache or --model-path (BACKEND=DIR when sever
 
 def _per_backend(values: list[str], what: str, backends: list[str]) -> dict[str, str]:
     """``BACKEND=VALUE`` entries, or one bare VALUE when exactly one chosen backend takes a model."""
-    from ..describe import DESCRIBERS
+    from ..guidance.describe import DESCRIBERS
 
     result: dict[str, str] = {}
     model_backends = [name for name in backends if name != "stats"]
@@ -77,7 +77,7 @@ def run(
     skip_existing: SkipExisting = False,
     summary: Summary = None,
 ) -> int:
-    from ..describe import DescribeOptions, Pipeline, backend_names, default_cache_dir
+    from ..guidance.describe import DescribeOptions, Pipeline, backend_names, default_cache_dir
     from ..io.atomic import check_not_input, into_folder, write_text
     from ..io.batch import run_batch
     from ..io.formats import write_json

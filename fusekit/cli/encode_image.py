@@ -38,7 +38,7 @@ def run(
     from ..io.batch import run_batch
     from ..io.formats import write_safetensors
     from ..io.pairs import Item, parse_shard, select, shard_problems, take_shard
-    from ..vision import ImageOptions, get_image_encoder, image_features
+    from ..guidance.vision import ImageOptions, get_image_encoder, image_features
 
     paths = paths or []
     image_encoder = get_image_encoder(encoder, ImageOptions(device=device, precision=precision, model_path=model_path, model_id=model))

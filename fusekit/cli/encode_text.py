@@ -94,7 +94,7 @@ def run(
     from ..io.batch import run_batch
     from ..io.formats import write_safetensors
     from ..io.pairs import Item, parse_shard, take_shard
-    from ..text import TextOptions, encode_descriptions, get_encoder
+    from ..guidance.text import TextOptions, encode_descriptions, get_encoder
 
     if dim < 8:
         raise UsageError(f"--dim {dim} is too small", "use at least 8 (768 matches FILM-shaped models)")

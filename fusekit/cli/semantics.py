@@ -65,7 +65,7 @@ def run(
     from ..io.atomic import check_not_input
     from ..io.batch import run_batch
     from ..io.pairs import parse_shard, select, shard_problems, take_shard
-    from ..models.tesg_semantics import (DEFAULT_DIFFUSION_MODEL, DiffusionSemantics, SIGConfig, generate_semantics,
+    from ..guidance.semantics import (DEFAULT_DIFFUSION_MODEL, DiffusionSemantics, SIGConfig, generate_semantics,
                                          write_semantics)
 
     if check_task(task) != "ivf":
@@ -104,7 +104,7 @@ def run(
         if descriptions:
             source = str(Path(descriptions) / f"{item.name}.json") if os.path.isdir(descriptions) else descriptions
             return _caption_from_descriptions(source)
-        from ..describe import DESCRIBERS, DescribeOptions, Pipeline
+        from ..guidance.describe import DESCRIBERS, DescribeOptions, Pipeline
 
         if "captioner" not in state:
             name = DESCRIBERS.canonical(captioner)

@@ -108,8 +108,8 @@ def run(
     image_encoder_model: Annotated[Optional[str], typer.Option("--image-encoder-model", help="Image encoder model id or path.")] = None,
     cache: Annotated[Optional[str], typer.Option("--cache", help="Folder for computed guidance [default: $FUSEKIT_CACHE/train-guidance or ~/.cache/fusekit/train-guidance].")] = None,
 ) -> int:
-    from ..train.guidance import GuidanceOptions
-    from ..train.loop import Settings, train
+    from ..app.guidance import GuidanceOptions
+    from ..app.train.loop import Settings, train
 
     if task is not None:
         task = check_task(task)

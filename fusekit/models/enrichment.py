@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from ..train.augment import AUGMENTATIONS, crop
+from .augment import AUGMENTATIONS, crop
 
 NAME = "mtif-enrichment"
 

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import FusekitError
-from ..train.losses import LOSSES, as_float32, gradient_loss, intensity_loss, sobel_gradient
+from .losses import LOSSES, as_float32, gradient_loss, intensity_loss, sobel_gradient
 from .film import TransformerBlock
 from .registry import FusionModelSpec, register
 

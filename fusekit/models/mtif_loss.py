@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from ..train.losses import LOSSES, as_float32, sobel_gradient, ssim
+from .losses import LOSSES, as_float32, sobel_gradient, ssim
 
 NAME = "mtif"
 

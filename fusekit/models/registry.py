@@ -43,7 +43,7 @@ class FusionModelSpec:
     text_dim: int | None = None
     image_encoder: str | None = None
     image_dim: int | None = None
-    default_loss: str | None = None  # name in fusekit.train.losses.LOSSES
+    default_loss: str | None = None  # name in fusekit.models.losses.LOSSES
     train_preset: str | None = None  # name of the paper's optimiser/schedule preset
     train_augment: str | None = None  # name of a training-time augmentation the paper uses (e.g. MTIF enrichment)
     bundled: dict[str, str] = field(default_factory=dict)  # task → file name in fusekit/weights/

@@ -1,7 +1,7 @@
 """TeSG (Zhu et al., 2025): mask-guided cross-attention and text-driven gated fusion for infrared–visible images.
 
 The paper (papers/003) has no public code; this module builds the fusion network of its §3.3–3.4 and Figure 2.
-The Semantic Information Generator (§3.2) that makes the guidance is `fusekit.models.tesg_semantics`. Every choice
+The Semantic Information Generator (§3.2) that makes the guidance is `fusekit.guidance.semantics`. Every choice
 the text leaves open is a field of `TeSGConfig`, documented there and in docs/models/TESG.md.
 
 Data flow (A = infrared I_ir, B = visible I_vis, grey [B, 1, H, W] in [0, 1]; guidance ``mask`` M [B, 1, H, W]
@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import FusekitError
-from ..train.losses import LOSSES, as_float32, gradient_loss, intensity_loss, ssim_loss
+from .losses import LOSSES, as_float32, gradient_loss, intensity_loss, ssim_loss
 from .film import ChannelNorm, TransformerBlock
 from .registry import FusionModelSpec, register
 

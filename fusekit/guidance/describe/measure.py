@@ -76,7 +76,7 @@ class Measurements:
 
 def grey_255(image: np.ndarray) -> np.ndarray:
     """float64 grey on the 0–255 scale (BT.601, like the rest of fusekit)."""
-    from ..io.images import to_grey
+    from ...io.images import to_grey
 
     grey = to_grey(image, rounded=False).astype(np.float64)
     if image.dtype == np.uint16:

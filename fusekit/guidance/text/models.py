@@ -21,7 +21,7 @@ class _ModelEncoder(TextEncoder):
     def loaded(self):
         import transformers
 
-        from ..describe.weights import load_pretrained, model_device
+        from ...hub import load_pretrained, model_device
 
         model_id = self.options.model_id or self.default_model
         device, dtype = model_device(self.options)

@@ -14,7 +14,7 @@ class ClipImageEncoder(ImageEncoder):
     def _load(self):
         from transformers import CLIPVisionModelWithProjection
 
-        from ..describe.weights import load_pretrained, model_device
+        from ...hub import load_pretrained, model_device
 
         device, dtype = model_device(self.options)
         model = load_pretrained(CLIPVisionModelWithProjection.from_pretrained, self.options.model_id or self.default_model,

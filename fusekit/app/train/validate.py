@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..io.images import from_float
+from ...io.images import from_float
 from .dataset import Pair
 
 
 def _batch_of_one(pair: Pair, crop: int | None, device):
     import torch
 
-    from . import augment
+    from ...models import augment
 
     sample = pair.sample()
     if crop:
@@ -46,7 +46,7 @@ def validate(model, pairs: list[Pair], task: str, loss_fn, guidance_names: list[
 
     import torch
 
-    from ..metrics import compute
+    from ...metrics import compute
 
     was_training = model.training
     model.eval()

@@ -11,8 +11,8 @@ import json
 import os
 from pathlib import Path
 
-from .. import log
-from ..io.atomic import write_text
+from ... import log
+from ...io.atomic import write_text
 
 
 def default_cache_dir() -> str:

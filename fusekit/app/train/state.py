@@ -13,8 +13,8 @@ import io
 import re
 from pathlib import Path
 
-from ..errors import FusekitError
-from ..io.atomic import write_bytes
+from ...errors import FusekitError
+from ...io.atomic import write_bytes
 
 FOLDER = "checkpoints"
 _NAME = re.compile(r"step-(\d{8})\.safetensors$")

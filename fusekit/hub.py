@@ -11,8 +11,8 @@ import json
 import os
 from pathlib import Path
 
-from .. import log
-from ..errors import FusekitError
+from . import log
+from .errors import FusekitError
 
 
 def hub_offline() -> bool:
@@ -65,7 +65,7 @@ def read_json_file(folder: str | None, name: str) -> dict:
 
 def model_device(options) -> tuple:
     """(torch.device, torch.dtype) from the options' --device / --precision."""
-    from ..devices import resolve_device, resolve_precision
+    from .devices import resolve_device, resolve_precision
 
     device = resolve_device(options.device)
     return device, resolve_precision(options.precision, device)

@@ -37,7 +37,7 @@ def to_tensor(rgb: np.ndarray, size: tuple[int, int], mean=CLIP_MEAN, std=CLIP_S
 
 def processor_settings(folder: str | None, default_size: int, mean=CLIP_MEAN, std=CLIP_STD) -> dict:
     """size / mean / std from a saved preprocessor_config.json, falling back to the model's defaults."""
-    from ..describe.weights import read_json_file
+    from ...hub import read_json_file
 
     config = read_json_file(folder, "preprocessor_config.json")
     size = config.get("crop_size") or config.get("size") or {}

@@ -8,8 +8,8 @@ region captions and segments joined into sentences. ``text`` is A's tokens follo
 
 from __future__ import annotations
 
-from ..errors import FusekitError
-from ..io.formats import TEXT_LEVELS, dump_json, sha256_bytes, validate_descriptions
+from ...errors import FusekitError
+from ...io.formats import TEXT_LEVELS, dump_json, sha256_bytes, validate_descriptions
 from .base import TEXT_ENCODERS, TextEncoder, TextOptions
 
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import FusekitError
-from ..io.pairs import Item, Selection, match_folders, read_manifest
+from ...errors import FusekitError
+from ...io.pairs import Item, Selection, match_folders, read_manifest
 
 # Role folder names per task, fusekit's (= shared/train, shared/data) first, then the VLF dataset's.
 ROLE_FOLDERS: dict[str, tuple[tuple[str, str], ...]] = {

@@ -3,11 +3,11 @@
 `train(settings)` is what ``fusekit train`` calls. It records everything needed to repeat the run in
 ``<out>/run.json`` (resolved preset, model config, data hash, command), logs JSON Lines to ``<out>/log.jsonl``
 (``{"kind": "train", ...}`` every ``log_every`` steps, ``{"kind": "val", ...}`` after each epoch), writes
-checkpoints (`fusekit.train.state`) and finally ``<out>/model.safetensors``, a checkpoint `fuse --weights` reads.
+checkpoints (`fusekit.app.train.state`) and finally ``<out>/model.safetensors``, a checkpoint `fuse --weights` reads.
 
 Ctrl-C or SIGTERM (a scheduler's pre-emption) finishes the current step, writes a resumable checkpoint and returns
 130 / 143; ``--resume`` continues from the newest checkpoint with the same step count, optimizer state and sample
-order. Under torchrun every process runs this same function (see `fusekit.train.distributed`).
+order. Under torchrun every process runs this same function (see `fusekit.app.train.distributed`).
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import __version__, log
-from ..errors import FusekitError, UsageError
-from ..io.atomic import write_text
-from ..io.formats import dump_json, sha256_file
+from ... import __version__, log
+from ...errors import FusekitError, UsageError
+from ...io.atomic import write_text
+from ...io.formats import dump_json, sha256_file
 from . import distributed, state
-from .augment import AUGMENTATIONS
-from .guidance import TENSORS_FOR, GuidanceOptions, GuidanceProvider, default_cache_dir
+from ...models.augment import AUGMENTATIONS
+from ..guidance import TENSORS_FOR, GuidanceOptions, GuidanceProvider, default_cache_dir
 from .layouts import find_pairs
-from .losses import LOSSES
+from ...models.losses import LOSSES
 from .presets import PRESETS, schedule_factor
 from .validate import model_outputs, validate
 
@@ -205,9 +205,9 @@ def train(settings: Settings) -> int:
 
 
 def _run(settings: Settings, ctx, stop: StopRequest, torch) -> int:
-    from ..devices import resolve_precision
-    from ..models import FUSION_MODELS
-    from ..models.checkpoints import check_state, config_from_metadata, read_weights, save_checkpoint
+    from ...devices import resolve_precision
+    from ...models import FUSION_MODELS
+    from ...models.checkpoints import check_state, config_from_metadata, read_weights, save_checkpoint
 
     spec = FUSION_MODELS.get(settings.model)
     task = settings.task
@@ -456,7 +456,7 @@ def _validate_and_log(run, progress, model, val_pairs, task, loss_fn, guidance_n
 
 
 def _copy_atomically(source: Path, target: Path) -> None:
-    from ..io.atomic import write_bytes
+    from ...io.atomic import write_bytes
 
     write_bytes(target, source.read_bytes())
 

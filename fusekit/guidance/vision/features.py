@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..errors import FusekitError
-from ..io.formats import ROLES, sha256_file
-from ..io.images import read_image
+from ...errors import FusekitError
+from ...io.formats import ROLES, sha256_file
+from ...io.images import read_image
 from .base import IMAGE_ENCODERS, ImageEncoder, ImageOptions
 from .preprocess import rgb_of
 

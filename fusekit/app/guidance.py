@@ -12,8 +12,8 @@ Where they come from, first match wins: the item's own field (a manifest's ``tex
 ``semantics``, the VLF feature file); a folder given with ``--text`` / ``--image-features`` / ``--semantics``
 holding one file per pair, matched by the pair's name (``<dataset>/<name>.safetensors`` or ``<name>.safetensors``)
 or by the image hashes in the files' metadata; or, for text, computed on the fly with
-`fusekit.describe.describe_pair` + `fusekit.text.encode_descriptions` and, for image embeddings,
-`fusekit.vision.encode_images`, cached under a key made of the two images' hashes and the backend names so a
+`fusekit.guidance.describe.describe_pair` + `fusekit.guidance.text.encode_descriptions` and, for image embeddings,
+`fusekit.guidance.vision.encode_images`, cached under a key made of the two images' hashes and the backend names so a
 second run (or another rank) reads them back instead of recomputing.
 """
 
@@ -156,8 +156,8 @@ class GuidanceProvider:
                                   "describer": o.describer, "encoder": o.encoder, "model": o.encoder_model})
         if cache is not None and cache.is_file():
             return read_guidance_file(cache, source)
-        from ..describe import describe_pair
-        from ..text import encode_descriptions
+        from ..guidance.describe import describe_pair
+        from ..guidance.text import encode_descriptions
 
         document = describe_pair(item.a, item.b, o.task, backends=tuple(o.describer.split(",")))
         kwargs = {"model_path": o.encoder_model} if o.encoder_model else {}
@@ -176,7 +176,7 @@ class GuidanceProvider:
         cache = self._cache_path(f"image-{o.image_encoder}", {"kind": "image", "a": hashes[0], "b": hashes[1], "encoder": o.image_encoder, "model": o.image_encoder_model})
         if cache is not None and cache.is_file():
             return read_guidance_file(cache, "image_embeds")
-        from ..vision import encode_images
+        from ..guidance.vision import encode_images
 
         kwargs = {"model_path": o.image_encoder_model} if o.image_encoder_model else {}
         tensors = encode_images([item.a, item.b], encoder=o.image_encoder, **kwargs)

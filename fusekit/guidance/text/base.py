@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..registry import Registry
+from ...registry import Registry
 
 TEXT_ENCODERS: Registry = Registry("text encoder", list_hint="known: offline, blip2, clip (see fusekit encode-text --help)")
 

@@ -6,10 +6,10 @@ output for an image is looked up in / stored to the cache when it is cacheable.
 
 from __future__ import annotations
 
-from .. import log
-from ..errors import UsageError
-from ..io.formats import ROLES, new_descriptions, sha256_file
-from ..io.images import read_image
+from ... import log
+from ...errors import UsageError
+from ...io.formats import ROLES, new_descriptions, sha256_file
+from ...io.images import read_image
 from .base import DESCRIBERS, PIPELINE_ORDER, DescribeOptions, ImageInfo
 from .cache import DescribeCache
 

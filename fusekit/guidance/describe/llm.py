@@ -18,9 +18,9 @@ import time
 import urllib.error
 import urllib.request
 
-from .. import log
-from ..errors import FusekitError
-from ..io.formats import TEXT_LEVELS
+from ... import log
+from ...errors import FusekitError
+from ...io.formats import TEXT_LEVELS
 from .base import DESCRIBERS, Describer, ImageInfo
 from .prompts import levels_messages, paragraph_messages
 
@@ -100,7 +100,7 @@ class LocalLM:
     def __init__(self, model_id: str, model_path: str | None, options):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from .weights import load_pretrained, model_device
+        from ...hub import load_pretrained, model_device
 
         self.device, dtype = model_device(options)
         model = load_pretrained(AutoModelForCausalLM.from_pretrained, model_id, model_path, "LLM")

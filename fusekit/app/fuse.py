@@ -31,7 +31,7 @@ from ..io.formats import KIND_WORDS, WRITTEN_BY, read_safetensors, read_vlf_text
 from ..io.images import max_value, read_image, rgb_to_ycbcr, to_float, to_grey, merge_luma, from_float
 from ..io.pairfiles import PairFiles
 from ..io.pairs import Item
-from .registry import FUSION_MODELS, FusionModelSpec
+from ..models.registry import FUSION_MODELS, FusionModelSpec
 
 COLOUR_MODES = ("auto", "colour", "grey")
 POSTPROCESSING = ("clip", "film")
@@ -139,8 +139,8 @@ def _check_hashes(path: str, metadata: dict, hashes, item: Item) -> None:
 def offline_text_features(item: Item, task: str, pixels: list[np.ndarray]) -> tuple[dict, dict]:
     """What `fusekit describe --backend stats | fusekit encode-text --encoder offline` writes for a pair, in memory,
     from the pair's already decoded `pixels` [A, B]."""
-    from ..describe import describe_pair
-    from ..text import encode_descriptions
+    from ..guidance.describe import describe_pair
+    from ..guidance.text import encode_descriptions
 
     return encode_descriptions(describe_pair(item.a, item.b, task, backends=("stats",), pixels=pixels), "offline")
 
@@ -244,7 +244,7 @@ class Fuser:
                 log.warn(f"model {self.name!r} uses no {KIND_WORDS[kind]}; {path} is ignored")
         if self.spec.kind == "learned":
             from ..devices import resolve_device, resolve_precision
-            from .checkpoints import load_model
+            from ..models.checkpoints import load_model
 
             self.device = resolve_device(device)
             self.dtype = resolve_precision(precision, self.device)

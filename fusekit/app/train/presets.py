@@ -15,8 +15,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from ..errors import UsageError
-from ..registry import Registry
+from ...errors import UsageError
+from ...registry import Registry
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..registry import Registry
+from ...registry import Registry
 
 DESCRIBERS: Registry = Registry(
     "describer backend",
@@ -87,7 +87,7 @@ class Describer:
         The weights come from this backend's --model-path or --model (else `default_model`); the model is moved to
         --device / --precision and put in eval mode. `*_what` name the parts in loading errors.
         """
-        from .weights import load_pretrained, model_device
+        from ...hub import load_pretrained, model_device
 
         model_id = self.options.model_ids.get(self.name) or self.default_model
         device, dtype = model_device(self.options)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ..devices import resolve_device
-from ..errors import FusekitError
+from ...devices import resolve_device
+from ...errors import FusekitError
 
 
 @dataclass

@@ -140,7 +140,7 @@ class DiffusionSemantics:
         from transformers import CLIPTextModel, CLIPTokenizer
 
         from .. import log
-        from ..describe.weights import hub_offline, quiet_transformers
+        from ..hub import hub_offline, quiet_transformers
 
         source = str(model)
         quiet_transformers()

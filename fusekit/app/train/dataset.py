@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import FusekitError
-from ..io.images import max_value, read_image, to_grey
-from ..io.pairs import Item
-from . import augment
-from .guidance import SPATIAL_GUIDANCE, GuidanceProvider
+from ...errors import FusekitError
+from ...io.images import max_value, read_image, to_grey
+from ...io.pairs import Item
+from ...models import augment
+from ..guidance import SPATIAL_GUIDANCE, GuidanceProvider
 
 
 @dataclass
@@ -76,7 +76,7 @@ def load_pair(item: Item, keep_rgb: bool) -> Pair:
 
 def load_pairs(items: list[Item], keep_rgb: bool, guidance: GuidanceProvider | None, progress_label: str = "loading pairs") -> list[Pair]:
     """Decode every pair (a few threads: PNG decoding releases the GIL) and attach its guidance."""
-    from .. import log
+    from ... import log
 
     threads = max(1, min(4, os.cpu_count() or 1))
     with ThreadPoolExecutor(threads) as pool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from ..registry import Registry
+from ...registry import Registry
 
 IMAGE_ENCODERS: Registry = Registry("image encoder", list_hint="known: clip")
 
