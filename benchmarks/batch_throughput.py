@@ -85,7 +85,7 @@ def background_io(a: Path, b: Path, text: Path, out: Path, args) -> tuple[float,
     from fusekit.io.batch import run_batch
     from fusekit.io.images import write_image
     from fusekit.io.pairs import select
-    from fusekit.models import runner
+    from fusekit.app import fuse as runner
 
     log.configure("bench", -1)
     items = select([str(a), str(b)]).items

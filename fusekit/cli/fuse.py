@@ -47,7 +47,7 @@ def run(
     from ..io.batch import run_batch
     from ..io.images import write_image
     from ..io.pairs import parse_shard, select, shard_problems, take_shard
-    from ..models import runner
+    from ..app import fuse as runner
 
     task = require_task(task)
     paths = paths or []
