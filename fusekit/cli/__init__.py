@@ -109,7 +109,7 @@ def _root(
 
 def _load_commands() -> None:
     # Imported for their registrations; the order here is the order in `fusekit --help`.
-    from . import describe, encode_text, encode_image, semantics, fuse, metrics, train, models, datasets  # noqa: F401
+    from . import describe, encode_text, encode_image, semantics, fuse, metrics, train, models, datasets, report  # noqa: F401
 
 
 def _is(error: BaseException, class_name: str) -> bool:
