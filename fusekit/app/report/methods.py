@@ -8,6 +8,7 @@ where they are. Seconds per pair are measured around reading, fusing and writing
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,6 +111,8 @@ def parse_methods(models: list[str], fused: dict[str, str], options: dict[str, d
                 raise UsageError(f"--{option.replace('_', '-')} {model}=...: {model!r} is not in --models", f"add it to --models or drop the option")
     methods: list = [ModelMethod(name, name, {option: per_model[name] for option, per_model in options.items() if name in per_model}) for name in names]
     for name, folder in fused.items():
+        if not re.fullmatch(r"[\w.+-]+", name) or name.startswith("."):
+            raise UsageError(f"bad method name {name!r} in --fused", "use letters, digits and . _ + - (it names a folder of the report)")
         if name in names:
             raise UsageError(f"--fused {name}=... repeats the name of a model", "give the folder another name")
         methods.append(FolderMethod(name, Path(folder)))
