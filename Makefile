@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 FUSEKIT := $(BIN)/fusekit
 DEMO_OUT ?= demo-out
 
-.PHONY: install demo test bench man weights clean
+.PHONY: install demo test test-deps bench man weights clean
 
 install: $(VENV)/.installed
 
@@ -22,8 +22,16 @@ demo: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" sh examples/demo.sh $(DEMO_OUT)
 
 # pytest exits 5 when it collects no test; that is not a failure of the code.
-test: install
+test: install test-deps
 	$(BIN)/python -m pytest -q || [ $$? -eq 5 ]
+
+# Headless Chromium renders `fusekit report`'s HTML page in the tests; installed with apt when missing and possible
+# (root and apt-get), else the test that needs it is skipped with that reason.
+test-deps:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && apt-get install -y -qq chromium) || echo "test-deps: could not install chromium; the HTML rendering test will be skipped"; \
+	  else echo "test-deps: chromium not found and no apt-get as root; the HTML rendering test will be skipped"; fi
 
 bench: install
 	for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import REPO, assert_user_error, run_fusekit
 
-SUBCOMMANDS = ("describe", "encode-text", "encode-image", "fuse", "metrics", "train", "models")
+SUBCOMMANDS = ("describe", "encode-text", "encode-image", "fuse", "metrics", "train", "models", "datasets", "report")
 
 
 def test_help_lists_every_subcommand():
