@@ -6,7 +6,6 @@ HTML page must render in headless Chromium. FILM is slow on CPU, so the pairs ar
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import re
@@ -291,4 +290,4 @@ def test_usage_errors(run):
     assert_user_error(run_fusekit("report", *pairs, "--task", "ivf", "--fused", f"x={base / 'none'}", "-o", base / "e"), "report", 1, "folder not found")
     assert_user_error(run_fusekit("report", *pairs, "--task", "ivf", "--models", "gff", "--zoom", "1,2,3", "-o", base / "e"), "report", 2, "bad --zoom")
     assert_user_error(run_fusekit("report", *pairs, "--task", "ivf", "--models", "film", "--weights", f"film={FILM_WEIGHTS}", "-o", base / "e"),
-                      "report", 2, "needs text features")
+                      "report", 2, "needs text-features file")

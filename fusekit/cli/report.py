@@ -70,7 +70,7 @@ def run(
     from ..app import datasets as benchmark
     from ..app import report
     from ..app.report.figures import parse_zoom
-    from ..errors import UsageError
+    from ..errors import FusekitError, UsageError
     from ..io.pairs import parse_shard, select
     from ..metrics.registry import check_convention
     from .options import check_task, require_task
@@ -98,6 +98,8 @@ def run(
         selection = select(paths or [], manifest)
         items, problems = selection.items, selection.problems
         inputs = f"manifest {manifest}" if manifest else " + ".join(paths or [])
+    if not items:
+        raise FusekitError("no complete pair to report on", "check the pairs named above")
     options = {"weights": _pairs(weights, "--weights"), "text": _pairs(text, "--text"),
                "image_features": _pairs(image_features, "--image-features"), "semantics": _pairs(semantics, "--semantics")}
     methods = report.parse_methods([m.strip() for m in (models or "").split(",") if m.strip()], _pairs(fused, "--fused"), options, task)

@@ -43,10 +43,6 @@ class ModelMethod:
         module = getattr(self._fuser, "module", None)
         return None if module is None else int(sum(p.numel() for p in module.parameters()))
 
-    @property
-    def weights(self) -> str:
-        return self.options.get("weights") or ("bundled" if self.parameters is not None else "training-free")
-
     def fused_path(self, out: Path, item: Item) -> Path:
         return out / "fused" / self.name / f"{item.name}.png"
 
@@ -73,7 +69,6 @@ class FolderMethod:
     folder: Path
     kind: str = "folder"
     parameters: int | None = None
-    weights: str = "—"
 
     def prepare(self, task: str, device: str, precision: str, items: list[Item]) -> None:
         if not self.folder.is_dir():
