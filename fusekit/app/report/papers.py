@@ -82,18 +82,13 @@ def rows_for(dataset: str, convention: str, papers: list[str] | None = None, kin
                 merged.append(same)
             same.values.update(row["values"])
             for name in row["values"]:
-                same.decimals[name] = max(same.decimals.get(name, 0), _decimals(table, name))
+                same.decimals[name] = max(same.decimals.get(name, 0), table["decimals"][name])
             same.sources.append(source)
             same.citations.append(table["citation"])
             same.papers.append(table["paper"])
     notes = [f"{', '.join(sorted(tables))} {'reports' if len(tables) == 1 else 'report'} {dataset} in the {name} convention; "
              f"run with --convention {name} to compare with {'it' if len(tables) == 1 else 'them'}" for name, tables in sorted(other.items())]
     return merged, notes
-
-
-def _decimals(table: dict, metric: str) -> int:
-    """The decimals a paper printed a column with: the most any of its values needs (JSON drops trailing zeros)."""
-    return max((len(repr(row["values"][metric]).partition(".")[2]) for row in table["rows"] if metric in row["values"]), default=2)
 
 
 def _agree(a: dict[str, float], b: dict[str, float]) -> bool:
