@@ -291,3 +291,20 @@ def test_usage_errors(run):
     assert_user_error(run_fusekit("report", *pairs, "--task", "ivf", "--models", "gff", "--zoom", "1,2,3", "-o", base / "e"), "report", 2, "bad --zoom")
     assert_user_error(run_fusekit("report", *pairs, "--task", "ivf", "--models", "film", "--weights", f"film={FILM_WEIGHTS}", "-o", base / "e"),
                       "report", 2, "needs text-features file")
+
+
+def test_a_downloaded_dataset_by_name(run):
+    base, _ = run
+    root = base / "MSRS"
+    for role in ("ir", "vi"):
+        (root / "test" / role).mkdir(parents=True)
+        for name, _ in PAIRS:
+            (root / "test" / role / f"{name}.png").symlink_to(base / role / f"{name}.png")
+    out = base / "by-name"
+    result = ok(run_fusekit("report", "--dataset", "msrs", "--root", root, "--models", "gff", "--papers", "none", "--figures", "0", "-o", out))
+    assert "found 2 pairs, but the test split has 361" in result.stderr.decode()
+    rows = rows_of(out)
+    assert [(row["kind"], row["method"], row["pairs"]) for row in rows] == [("fusekit", "gff", "2")]
+    first = {row["method"]: row for row in rows_of(base / "out") if row["kind"] == "fusekit"}
+    assert rows[0]["Qabf"] == first["gff"]["Qabf"]
+    assert not (out / "figures").exists() and "MSRS test split under" in (out / "report.html").read_text()
