@@ -72,7 +72,7 @@ class Dataset:
         return {
             "name": self.name, "task": self.task, "a": self.roles[0], "b": self.roles[1], "summary": self.summary,
             "url": self.url, "paper_name": self.results_name,
-            "layouts": {split: [{"a": l.a, "b": l.b, "source": l.source} for l in layouts] for split, layouts in self.layouts.items()},
+            "layouts": {split: [{"a": one.a, "b": one.b, "source": one.source} for one in layouts] for split, layouts in self.layouts.items()},
             "published": [{"split": p.split, "count": p.count, "source": p.source, "exact": p.exact} for p in self.published],
         }
 
@@ -258,14 +258,14 @@ def find_pairs(dataset: Dataset | str, root: str | os.PathLike, split: str | Non
         if not prefix:  # one layout per dataset; prefixed layouts (Harvard's sub-sets) add up
             break
     if not used:
-        expected = "; or ".join(f"{l.a}.png + {l.b}.png ({l.source})" for l in dataset.layouts[split])
+        expected = "; or ".join(f"{one.a}.png + {one.b}.png ({one.source})" for one in dataset.layouts[split])
         raise FusekitError(
             f"{root} does not look like {dataset.name} ({split} split): no image matches its layout",
             f"expected {expected}; point --root at the folder that holds them",
         )
     if not a_files or not b_files:
         have, lack = ("A", "B") if a_files else ("B", "A")
-        template = " or ".join(getattr(l, lack.lower()) for l in used)
+        template = " or ".join(getattr(one, lack.lower()) for one in used)
         raise FusekitError(
             f"{root} holds {len(a_files or b_files)} {have} images of {dataset.name} but no {lack} image "
             f"({dataset.roles[lack == 'B']}) matching {template}",
