@@ -106,7 +106,8 @@ def test_best_bold_second_underlined_in_markdown_and_latex(run):
     names = metric_columns(rows)
     first_table = (out / "report.md").read_text().split("\n\n")[1]  # the comparison table; the differences follow
     md_lines = [line for line in first_table.splitlines() if "---" not in line][1:]
-    tex_lines = [line for line in (out / "report.tex").read_text().splitlines() if line.endswith("\\\\")][1:]
+    first_tex = (out / "report.tex").read_text().split("\\end{table}")[0]  # the difference table follows
+    tex_lines = [line for line in first_tex.splitlines() if line.endswith("\\\\")][1:]
     assert len(md_lines) == len(tex_lines) == len(rows)
     marked = 0
     for column, name in enumerate(names):
@@ -137,20 +138,27 @@ def _check_latex(text):
         else:
             assert stack.pop() == name
     assert not stack
-    assert re.search(r"\\toprule.*\\midrule.*\\bottomrule", text, re.S)
-    spec = re.search(r"\\begin\{tabular\}\{([lrc]+)\}", text).group(1)
-    body = text[text.index("\\toprule"):text.index("\\bottomrule")]
-    rows = [line for line in body.splitlines() if line.endswith("\\\\")]
-    for line in rows:
-        assert len(re.split(r"(?<!\\)&", line)) == len(spec), line
-        assert not re.search(r"(?<!\\)[_%#]", line.replace("$\\uparrow$", "").replace("$\\downarrow$", "")), line
-    return [re.split(r"(?<!\\)&", line)[0].strip() for line in rows[1:]]
+    tables = text.split("\\end{table}")[:-1]
+    assert tables
+    methods = []
+    for table in tables:  # the comparison table, then the difference table when there is one
+        assert re.search(r"\\toprule.*\\midrule.*\\bottomrule", table, re.S)
+        spec = re.search(r"\\begin\{tabular\}\{([lrc]+)\}", table).group(1)
+        body = table[table.index("\\toprule"):table.index("\\bottomrule")]
+        rows = [line for line in body.splitlines() if line.endswith("\\\\")]
+        for line in rows:
+            assert len(re.split(r"(?<!\\)&", line)) == len(spec), line
+            assert not re.search(r"(?<!\\)[_%#]", line.replace("$\\uparrow$", "").replace("$\\downarrow$", "")), line
+        methods.append([re.split(r"(?<!\\)&", line)[0].strip() for line in rows[1:]])
+    return methods[0]
 
 
 def test_latex_is_valid_with_one_row_per_method(run):
     base, _ = run
     out = base / "out"
-    methods = _check_latex((out / "report.tex").read_text())
+    text = (out / "report.tex").read_text()
+    methods = _check_latex(text)
+    assert "\\label{tab:fusekit-msrs-difference}" in text and "\nfilm & fusekit -- FILM Table 1; MTIF Table A1 & " in text
     rows = [row for row in rows_of(out) if row["kind"] != "difference"]
     assert len(methods) == len(rows)
     assert methods[:4] == MODELS

@@ -181,6 +181,15 @@ def latex(table: Table, label: str) -> str:
         cells += [fmt_seconds(row.seconds).replace("—", "--"), tex_escape(fmt_parameters(row.parameters).replace("—", "--"))]
         lines.append(" & ".join(cells) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+    if table.differences:
+        lines += [
+            "", "\\begin{table}[t]", "\\centering", f"\\caption{{{tex_escape(table.title)}: difference to the papers (fusekit -- paper).}}",
+            f"\\label{{{label}-difference}}", f"\\begin{{tabular}}{{ll{'r' * len(table.metrics)}}}", "\\toprule",
+            " & ".join(["Method", "Compared with", *(tex_escape(m) for m in table.metrics)]) + " \\\\", "\\midrule",
+            *(" & ".join([tex_escape(r.method), tex_escape(r.source), *(fmt_signed(r.values.get(m)).replace("—", "--") for m in table.metrics)]) + " \\\\"
+              for r in table.differences),
+            "\\bottomrule", "\\end{tabular}", "\\end{table}",
+        ]
     return "\n".join(lines) + "\n"
 
 
