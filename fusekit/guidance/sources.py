@@ -250,6 +250,7 @@ class PairGuidance:
         self.options, self.recipe, self.task, self.model, self.expected = options, recipe, task, model, expected
         self.hashes = hashes or FileHashes()
         self.info = GuidanceInfo()
+        self.computed_features: set[str] = set()  # "text" / "image": computed (or read from the cache) for some pair
         self.sources: list[_KindSource] = []
         for word in words:
             kind = KINDS[word]
@@ -263,6 +264,13 @@ class PairGuidance:
     @property
     def computes(self) -> bool:
         return any(source.computed is not None for source in self.sources)
+
+    def recipe_used(self) -> Recipe:
+        """The parts of the recipe that made some pair's guidance (what a checkpoint records)."""
+        r, used = self.recipe, self.computed_features
+        text, image = "text" in used, "image" in used
+        return Recipe(r.describer if text else None, r.text_encoder if text else None, r.text_encoder_model if text else None,
+                      r.image_encoder if image else None, r.image_encoder_model if image else None)
 
     def check_available(self, items: list[Item]) -> None:
         """Fail before any work, in one line naming the commands that make the files, when a kind has no source."""
@@ -309,6 +317,7 @@ class PairGuidance:
             where = str(path)
         else:
             tensors, metadata, where = source.computed.get(item, self.hashes.pair(item.a, item.b), pixels)
+            self.computed_features.add(kind.features)
             missing = [name for name in kind.tensors if name not in tensors]
             if missing:
                 raise FusekitError(f"the {source.computed.label} have no {missing[0]!r} tensor, which model {self.model!r} needs",
