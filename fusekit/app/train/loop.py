@@ -154,7 +154,21 @@ def resolve_model_config(spec, overrides: dict):
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise UsageError(f"model {spec.name!r} has no config field {unknown[0]!r}", f"fields: {', '.join(sorted(known))}")
-    return dataclasses.replace(base, **overrides)
+    return dataclasses.replace(base, **{name: _config_value(spec, name, getattr(base, name), value) for name, value in overrides.items()})
+
+
+def _config_value(spec, name: str, default, value):
+    """`value` for config field `name` in the shape of its default: a list where the default is a tuple (of the
+    same length), a single value where it is one; anything else is a usage error naming the field."""
+    if isinstance(default, tuple):
+        if not isinstance(value, list) or (default and len(value) != len(default)):
+            example = ",".join(str(item) for item in default)
+            raise UsageError(f"model {spec.name!r}: config field {name!r} takes {len(default)} values, not {value!r}",
+                             f"give a JSON list, e.g. --set {name}=[{example}]")
+        return tuple(value)
+    if default is not None and not isinstance(default, str) and isinstance(value, (list, dict)):
+        raise UsageError(f"model {spec.name!r}: config field {name!r} takes one value, not {value!r}", f"e.g. --set {name}={default}")
+    return value
 
 
 def check_feature_widths(config, info) -> None:
