@@ -9,6 +9,7 @@ import typer
 
 from ..errors import UsageError
 from . import command
+from .batching import run_work, work_for
 from .options import (Describer, Device, Encoder, EncoderModel, ImageEncoder, ImageEncoderModel, ImageFeatures, Manifest, Precision,
                       Semantics, Shard, SkipExisting, Summary, Task, Text, guidance_options, require_task)
 
@@ -50,17 +51,13 @@ def run(
     summary: Summary = None,
 ) -> int:
     from ..io.atomic import check_not_input
-    from ..io.batch import run_batch
     from ..io.images import write_image
-    from ..io.pairs import parse_shard, select, shard_problems, take_shard
     from ..app import fuse as runner
 
     task = require_task(task)
-    paths = paths or []
-    selection = select(paths, manifest)
-    single = bool(paths) and not any(os.path.isdir(path) for path in paths)
-    shard_spec = parse_shard(shard)
-    items = take_shard(selection.items, shard_spec)
+    work = work_for(paths, manifest, shard)
+    single = bool(paths) and not work.many
+    items = work.items
     if output is None and not all(item.fields.get("out") for item in items):
         raise UsageError("no output given", "add -o FUSED.png for one pair, -o DIR for many")
     if not single and output == "-":
@@ -70,27 +67,21 @@ def run(
     colour_mode = "auto" if colour is None else "colour" if colour else "grey"
     fuser = runner.Fuser(
         model, task, weights, device=device,
-        guidance=guidance_options(text, image_features, semantics, describer, encoder, encoder_model, image_encoder, image_encoder_model), precision=precision, colour=colour_mode, postprocess=postprocess.strip().lower(),
+        guidance=guidance_options(text, image_features, semantics, describer, encoder, encoder_model, image_encoder, image_encoder_model),
+        precision=precision, colour=colour_mode, postprocess=postprocess.strip().lower(),
     )
     fuser.check_guidance_given(items)
 
     def destination(item) -> str:
         return runner.output_path(item, output or "", single)
 
-    def process(items_or_item, pairs):
-        if isinstance(items_or_item, list):
-            return fuser.fuse(pairs)
-        return fuser.fuse([pairs])[0]
-
     def write(item, image) -> None:
         path = destination(item)
         check_not_input(path, [item.a, item.b])
         write_image(path, image)
 
-    result = run_batch(
-        items, process, outputs=lambda item: [destination(item)], skip_existing=skip_existing,
-        problems=shard_problems(selection.problems, shard_spec), total=len(items), load=fuser.load, write=write,
+    return run_work(
+        work, lambda item, pair: fuser.fuse([pair])[0], summary=summary, outputs=lambda item: [destination(item)],
+        skip_existing=skip_existing, load=fuser.load, write=write, process_batch=lambda items, pairs: fuser.fuse(pairs),
         batch_size=batch_size, batch_key=lambda pair: pair.batch_key,
     )
-    result.report(summary)
-    return result.exit_code
