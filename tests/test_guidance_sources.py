@@ -161,3 +161,20 @@ def test_each_image_is_hashed_once_per_command(tmp_path, monkeypatch):
     for one, two in zip(first, again):
         assert torch.equal(one["text"], two["text"]) and one["text"].shape[-1] == 768
     assert np.isfinite(first[0]["text"].numpy()).all()
+
+
+def test_weights_of_other_sizes_than_their_config_are_one_user_error(tmp_path, capsys):
+    """A model folder whose config.json disagrees with its weights (transformers' ignore_mismatched_sizes error)."""
+    import json
+
+    clip = tmp_path / "clip"
+    build_clip(clip)
+    config = json.loads((clip / "config.json").read_text())
+    config["text_config"]["intermediate_size"] = 48
+    (clip / "config.json").write_text(json.dumps(config))
+    capsys.readouterr()
+    code = main(["train", "--model", "tiny-test", "--task", "ivf", "--data", str(TNO), "--describer", "stats", "--encoder", "clip",
+                 "--encoder-model", str(clip), "--set", "text_dim=32", "--cache", str(tmp_path / "cache"), *STEP,
+                 "--out", str(tmp_path / "run")])
+    line = error_line(capsys)
+    assert code == 1 and "its weights have other sizes than its config.json says" in line, line
