@@ -16,6 +16,7 @@ Describers and encoders are built once per command on its device and precision; 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from .. import log
 from ..errors import FusekitError, UsageError
-from ..io.formats import write_safetensors
+from ..io.formats import read_safetensors, write_safetensors
 from ..io.pairfiles import FileHashes, PairFiles
 from ..io.pairs import Item
 from .kinds import KINDS, GuidanceKind, check_features, check_hashes, read_guidance
@@ -156,27 +157,23 @@ class ComputedText:
             write_safetensors(cache, "text-features", tensors, {k: v for k, v in metadata.items() if k != "schema"})
         return {name: tensor.float() for name, tensor in tensors.items()}, metadata, f"{self.label} of {item.name}"
 
-    @property
+    @functools.cached_property
     def pipeline(self):
-        if not hasattr(self, "_pipeline"):
-            from .describe import DescribeOptions, Pipeline
+        """The describer backends, built on first use (their models load lazily)."""
+        from .describe import DescribeOptions, Pipeline
 
-            self._pipeline = Pipeline(tuple(self.recipe.describer.split(",")), DescribeOptions(device=self.device, precision=self.precision))
-        return self._pipeline
+        return Pipeline(tuple(self.recipe.describer.split(",")), DescribeOptions(device=self.device, precision=self.precision))
 
-    @property
+    @functools.cached_property
     def encoder(self):
-        if not hasattr(self, "_encoder"):
-            from .text import TextOptions, get_encoder
+        from .text import TextOptions, get_encoder
 
-            options = TextOptions(device=self.device, precision=self.precision, model_path=self.recipe.text_encoder_model)
-            self._encoder = get_encoder(self.recipe.text_encoder or "offline", options)
-        return self._encoder
+        options = TextOptions(device=self.device, precision=self.precision, model_path=self.recipe.text_encoder_model)
+        return get_encoder(self.recipe.text_encoder or "offline", options)
 
 
 def _read_all_text(path: Path) -> tuple[dict, dict]:
-    from ..io.formats import read_safetensors
-
+    """Every tensor of a cached text-features file (the kind's own are picked by the caller)."""
     tensors, metadata = read_safetensors(path, "text-features")
     return {name: tensor.float() for name, tensor in tensors.items()}, metadata
 
@@ -209,14 +206,12 @@ class ComputedImages:
             write_safetensors(cache, "image-features", tensors, metadata)
         return tensors, metadata, f"{self.label} of {item.name}"
 
-    @property
+    @functools.cached_property
     def encoder(self):
-        if not hasattr(self, "_encoder"):
-            from .vision import ImageOptions, get_image_encoder
+        from .vision import ImageOptions, get_image_encoder
 
-            options = ImageOptions(device=self.device, precision=self.precision, model_path=self.recipe.image_encoder_model)
-            self._encoder = get_image_encoder(self.recipe.image_encoder, options)
-        return self._encoder
+        options = ImageOptions(device=self.device, precision=self.precision, model_path=self.recipe.image_encoder_model)
+        return get_image_encoder(self.recipe.image_encoder, options)
 
 
 # ------------------------------------------------------------------------------------------- the sources
@@ -247,7 +242,7 @@ class PairGuidance:
     def __init__(self, words: tuple[str, ...], options: GuidanceOptions, recipe: Recipe, *, task: str, model: str,
                  computable: bool = False, expected: dict | None = None, device: str = "auto", precision: str = "fp32",
                  hashes: FileHashes | None = None):
-        self.options, self.recipe, self.task, self.model, self.expected = options, recipe, task, model, expected
+        self.recipe, self.task, self.model, self.expected = recipe, task, model, expected
         self.hashes = hashes or FileHashes()
         self.info = GuidanceInfo()
         self.computed_features: set[str] = set()  # "text" / "image": computed (or read from the cache) for some pair
@@ -260,10 +255,6 @@ class PairGuidance:
             elif kind.features == "image" and recipe.image_encoder and (computable or options.image_encoder):
                 computed = ComputedImages(recipe, device, precision, options.cache)
             self.sources.append(_KindSource(kind, options.path_for(kind), computed))
-
-    @property
-    def computes(self) -> bool:
-        return any(source.computed is not None for source in self.sources)
 
     def recipe_used(self) -> Recipe:
         """The parts of the recipe that made some pair's guidance (what a checkpoint records)."""
