@@ -20,12 +20,14 @@ import functools
 import hashlib
 import json
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import log
 from ..errors import FusekitError, UsageError
 from ..io.formats import read_safetensors, write_safetensors
+from ..io.images import read_image, rgb_of
 from ..io.pairfiles import FileHashes, PairFiles
 from ..io.pairs import Item
 from .kinds import KINDS, GuidanceKind, check_features, check_hashes, read_guidance
@@ -135,6 +137,7 @@ class ComputedText:
 
     def __init__(self, recipe: Recipe, task: str, device: str, precision: str, cache: str | None):
         self.recipe, self.task, self.device, self.precision, self.cache = recipe, task, device, precision, cache
+        self.lock = threading.Lock()
 
     @property
     def label(self) -> str:
@@ -148,11 +151,12 @@ class ComputedText:
         if cache is not None and cache.is_file():
             tensors, metadata = _read_all_text(cache)
             return tensors, metadata, str(cache)
-        images = self.pipeline.load([item.a, item.b], self.task, pixels=pixels, hashes=list(hashes))
-        document = self.pipeline.describe([item.a, item.b], self.task, images=images)
         from .text import encode_descriptions
 
-        tensors, metadata = encode_descriptions(document, self.encoder)
+        with self.lock:  # `fuse` loads pairs in background threads; the models run one pair at a time
+            images = self.pipeline.load([item.a, item.b], self.task, pixels=pixels, hashes=list(hashes))
+            document = self.pipeline.describe([item.a, item.b], self.task, images=images)
+            tensors, metadata = encode_descriptions(document, self.encoder)
         if cache is not None:
             write_safetensors(cache, "text-features", tensors, {k: v for k, v in metadata.items() if k != "schema"})
         return {name: tensor.float() for name, tensor in tensors.items()}, metadata, f"{self.label} of {item.name}"
@@ -183,6 +187,7 @@ class ComputedImages:
 
     def __init__(self, recipe: Recipe, device: str, precision: str, cache: str | None):
         self.recipe, self.device, self.precision, self.cache = recipe, device, precision, cache
+        self.lock = threading.Lock()
 
     @property
     def label(self) -> str:
@@ -195,10 +200,9 @@ class ComputedImages:
         if cache is not None and cache.is_file():
             tensors, metadata = read_guidance(KINDS["image_embeds"], cache)
             return tensors, metadata, str(cache)
-        from ..io.images import read_image, rgb_of
-
         pixels = pixels if pixels is not None else [read_image(item.a), read_image(item.b)]
-        embeds = self.encoder.embed([rgb_of(image) for image in pixels])
+        with self.lock:
+            embeds = self.encoder.embed([rgb_of(image) for image in pixels])
         tensors = {"image_embed_a": embeds[0].float(), "image_embed_b": embeds[1].float()}
         metadata = {"encoder": self.encoder.name, "encoder_model": self.encoder.model_id, "dim": str(self.encoder.dim),
                     "image_sha256_a": hashes[0], "image_sha256_b": hashes[1]}
