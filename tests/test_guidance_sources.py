@@ -178,3 +178,23 @@ def test_weights_of_other_sizes_than_their_config_are_one_user_error(tmp_path, c
                  "--out", str(tmp_path / "run")])
     line = error_line(capsys)
     assert code == 1 and "its weights have other sizes than its config.json says" in line, line
+
+
+def test_mgfusion_trained_on_computed_clip_embeddings_fuses_without_image_features(tmp_path):
+    """The image half of the recorded recipe: `fuse` computes the CLIP embeddings the weights were trained on,
+    giving the bytes of fusing with the `encode-image` file of the pair."""
+    clip = tmp_path / "clip"
+    build_clip(clip)
+    weights = tmp_path / "run" / "model.safetensors"
+    tiny = ["--set", "channels=8", "--set", "blocks=1", "--set", "heads=2", "--set", "embed_dim=24"]
+    assert main(["train", "--model", "mgfusion", "--task", "ivf", "--data", str(TNO), "--image-encoder", "clip",
+                 "--image-encoder-model", str(clip), "--cache", str(tmp_path / "cache"), *STEP, *tiny, "--out", str(tmp_path / "run")]) == 0
+    _, meta = read_checkpoint(weights)
+    assert (meta["guidance_image_encoder"], meta["image_encoder_model"], meta["image_dim"]) == ("clip", str(clip), "24")
+    a, b = TNO / "ir" / "18.png", TNO / "vi" / "18.png"
+    fuse = ["fuse", str(a), str(b), "--task", "ivf", "--model", "mgfusion", "--weights", str(weights), "--device", "cpu"]
+    assert main([*fuse, "-o", str(tmp_path / "computed.png")]) == 0
+    features = tmp_path / "pair.safetensors"
+    assert main(["encode-image", str(a), str(b), "--encoder", "clip", "--model-path", str(clip), "-o", str(features)]) == 0
+    assert main([*fuse, "--image-features", str(features), "-o", str(tmp_path / "from-file.png")]) == 0
+    assert (tmp_path / "computed.png").read_bytes() == (tmp_path / "from-file.png").read_bytes()

@@ -25,8 +25,7 @@ def fuse_guidance(spec, options: GuidanceOptions, task: str, metadata: dict, dev
     """`fuse`'s guidance: files when given, else the recipe the weights were trained with (`metadata`, the
     checkpoint's), computed when the weights record it or it is offline; features are checked against the weights."""
     recipe = Recipe.from_metadata(metadata, paper_recipe(spec)).with_options(options)
-    recorded = bool(metadata.get("guidance_describer") or metadata.get("image_encoder_model"))
-    return PairGuidance(spec.guidance, options, recipe, task=task, model=spec.name, computable=recorded,
+    return PairGuidance(spec.guidance, options, recipe, task=task, model=spec.name, computable=Recipe.recorded(metadata),
                         expected=metadata, device=device, precision=precision)
 
 

@@ -85,7 +85,7 @@ class Recipe:
     def metadata(self) -> dict[str, str]:
         """The checkpoint metadata recording this recipe (beside `text_encoder` / `image_encoder`)."""
         values = {"guidance_describer": self.describer, "text_encoder_model": self.text_encoder_model,
-                  "image_encoder_model": self.image_encoder_model}
+                  "guidance_image_encoder": self.image_encoder, "image_encoder_model": self.image_encoder_model}
         return {key: value for key, value in values.items() if value}
 
     @classmethod
@@ -94,8 +94,15 @@ class Recipe:
         the paper's describer — or ``stats`` for weights that expect `offline` text."""
         encoder = metadata.get("text_encoder") or paper.text_encoder
         describer = metadata.get("guidance_describer") or ("stats" if encoder in OFFLINE_TEXT_ENCODERS else paper.describer)
-        return cls(describer, encoder, metadata.get("text_encoder_model") or None,
-                   metadata.get("image_encoder") or paper.image_encoder, metadata.get("image_encoder_model") or None)
+        image_encoder = metadata.get("guidance_image_encoder") or metadata.get("image_encoder") or paper.image_encoder
+        return cls(describer, encoder, metadata.get("text_encoder_model") or None, image_encoder,
+                   metadata.get("image_encoder_model") or None)
+
+    @staticmethod
+    def recorded(metadata: dict) -> bool:
+        """Whether weights record the recipe they were trained with (checkpoints of `fusekit train` that computed
+        their guidance)."""
+        return bool(metadata.get("guidance_describer") or metadata.get("guidance_image_encoder"))
 
     def command(self, kind: GuidanceKind, task: str) -> str:
         """The commands that make `kind`'s file for one pair with this recipe."""
