@@ -8,7 +8,8 @@ For every guidance kind a model needs (`fusekit.guidance.kinds`), the first sour
 3. computed with the recipe (a describer + text encoder, or an image encoder), cached under a key made of the
    images' hashes and the backends when a cache folder is given, so a second run reads them back.
 
-A recipe is computed only when asked for (``--describer`` / ``--image-encoder``), recorded by the weights (a
+A recipe is computed only when asked for (``--describer`` / ``--encoder`` / ``--encoder-model``, ``--image-encoder``
+/ ``--image-encoder-model``), recorded by the weights (a
 checkpoint from `fusekit train` names the recipe it was trained with), or offline (``stats`` + ``offline``: no
 weights to download). Otherwise a missing source is one error naming the exact commands that make the files.
 Describers and encoders are built once per command on its device and precision; each image is hashed once.
@@ -50,6 +51,15 @@ class GuidanceOptions:
     image_encoder_model: str | None = None
     cache: str | None = None  # folder of computed guidance
     task: str = "ivf"
+
+    @property
+    def asks_text(self) -> bool:
+        """Whether the options ask for text guidance to be computed (any of --describer, --encoder, --encoder-model)."""
+        return bool(self.describer or self.encoder or self.encoder_model)
+
+    @property
+    def asks_images(self) -> bool:
+        return bool(self.image_encoder or self.image_encoder_model)
 
     def path_for(self, kind: GuidanceKind) -> str | None:
         return {"text-features": self.text, "image-features": self.image_features, "semantics": self.semantics}[kind.file_kind]
@@ -261,9 +271,9 @@ class PairGuidance:
         for word in words:
             kind = KINDS[word]
             computed = None
-            if kind.features == "text" and recipe.describer and (computable or options.describer or recipe.offline_text):
+            if kind.features == "text" and recipe.describer and (computable or options.asks_text or recipe.offline_text):
                 computed = ComputedText(recipe, task, device, precision, options.cache)
-            elif kind.features == "image" and recipe.image_encoder and (computable or options.image_encoder):
+            elif kind.features == "image" and recipe.image_encoder and (computable or options.asks_images):
                 computed = ComputedImages(recipe, device, precision, options.cache)
             self.sources.append(_KindSource(kind, options.path_for(kind), computed))
 
