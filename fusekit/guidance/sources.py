@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import re
 import threading
 from dataclasses import dataclass, field
@@ -118,13 +119,27 @@ class Recipe:
         """The commands that make `kind`'s file for one pair with this recipe."""
         if kind.features == "text":
             backends = f" --backend {self.describer}" if self.describer and self.describer != "stats" else ""
-            model = f" --model {self.text_encoder_model}" if self.text_encoder_model else ""
+            model = _model_option(self.text_encoder_model)
             return (f"fusekit describe A B --task {task}{backends} | fusekit encode-text --encoder {self.text_encoder or 'offline'}{model} "
                     f"-o pair.safetensors, then {kind.option} pair.safetensors")
         if kind.features == "image":
-            model = f" --model {self.image_encoder_model}" if self.image_encoder_model else ""
+            model = _model_option(self.image_encoder_model)
             return f"fusekit encode-image A B --encoder {self.image_encoder or 'clip'}{model} -o pair.safetensors, then {kind.option} pair.safetensors"
         return f"fusekit semantics A B --task {task} -o pair.safetensors (TeSG's semantic information generator), then {kind.option} pair.safetensors"
+
+
+def _where(model: str | None) -> dict:
+    """An --encoder-model value as encoder options: a local folder (``model_path``) or a Hugging Face id (``model_id``)."""
+    if not model:
+        return {}
+    return {"model_path": model} if os.path.isdir(model) else {"model_id": model}
+
+
+def _model_option(model: str | None) -> str:
+    """The same value as an option of encode-text / encode-image."""
+    if not model:
+        return ""
+    return f" --model-path {model}" if os.path.isdir(model) else f" --model {model}"
 
 
 @dataclass
@@ -189,7 +204,7 @@ class ComputedText:
     def encoder(self):
         from .text import TextOptions, get_encoder
 
-        options = TextOptions(device=self.device, precision=self.precision, model_path=self.recipe.text_encoder_model)
+        options = TextOptions(device=self.device, precision=self.precision, **_where(self.recipe.text_encoder_model))
         return get_encoder(self.recipe.text_encoder or "offline", options)
 
 
@@ -231,7 +246,7 @@ class ComputedImages:
     def encoder(self):
         from .vision import ImageOptions, get_image_encoder
 
-        options = ImageOptions(device=self.device, precision=self.precision, model_path=self.recipe.image_encoder_model)
+        options = ImageOptions(device=self.device, precision=self.precision, **_where(self.recipe.image_encoder_model))
         return get_image_encoder(self.recipe.image_encoder, options)
 
 
