@@ -1,3 +1,5 @@
 """fusekit: composable tools for vision-language-model guided image fusion."""
 
-__version__ = "0.1.0"
+from .version import __version__
+
+__all__ = ["__version__"]

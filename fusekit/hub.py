@@ -40,6 +40,12 @@ def load_pretrained(loader, model_id: str, model_path: str | None, what: str, **
                                "the folder needs config.json, the weights and the tokenizer/processor files saved with save_pretrained") from exc
         how = "download it once with `hf download " + model_id + "`" + (" (the hub is in offline mode here)" if local_only else "")
         raise FusekitError(f"{what} {model_id!r} is not in the Hugging Face cache", f"{how}, or give --model-path DIR") from exc
+    except RuntimeError as exc:
+        if "ignore_mismatched_sizes" not in str(exc) and "size mismatch" not in str(exc):
+            raise
+        log.debug(f"{type(exc).__name__}: {exc}")
+        raise FusekitError(f"cannot load {what} from {source}: its weights have other sizes than its config.json says",
+                           "the weights and config.json come from different models; save the folder again with save_pretrained") from exc
 
 
 def quiet_transformers() -> None:

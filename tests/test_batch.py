@@ -43,7 +43,8 @@ def test_plain_process_keeps_going_past_a_bad_item(capsys):
     items = harvard_items()
     seen = []
 
-    def process(item):
+    def process(item, data):
+        assert data is None  # no load: one calling convention, nothing loaded
         if item.name == items[3].name:
             raise FusekitError("cannot read it", "check the file")
         if item.name == items[6].name:
@@ -145,7 +146,7 @@ def test_same_size_items_are_batched_and_a_failing_batch_is_retried_one_by_one()
     def load(item):
         return read_image(item.a).shape[:2]
 
-    def process(batch, sizes):
+    def process_batch(batch, sizes):
         assert len(set(sizes)) == 1 and len(batch) <= 3
         calls.append([item.name for item in batch])
         if any(item.name == "Lamp" for item in batch) and len(batch) == 1:
@@ -154,9 +155,12 @@ def test_same_size_items_are_batched_and_a_failing_batch_is_retried_one_by_one()
             raise RuntimeError("batch failed")
         return [item.name.upper() for item in batch]
 
+    def process(item, size):
+        return process_batch([item], [size])[0]
+
     done = []
-    result = run_batch(items, process, load=load, write=lambda item, out: done.append(out), batch_size=3,
-                       batch_key=lambda size: size)
+    result = run_batch(items, process, load=load, write=lambda item, out: done.append(out), process_batch=process_batch,
+                       batch_size=3, batch_key=lambda size: size)
     assert [name for name, _ in result.failed] == ["Lamp"] and result.processed == 9
     assert sorted(done) == sorted(item.name.upper() for item in items if item.name != "Lamp")
     # AirBellowsGap and Zentrum share a size but are not neighbours in name order; only neighbours are grouped.
@@ -164,7 +168,8 @@ def test_same_size_items_are_batched_and_a_failing_batch_is_retried_one_by_one()
     by_name = {item.name: item for item in items}
     twins = [Item(f"{name}-{copy}", by_name[name].paths) for name in ("AirBellowsGap", "Zentrum") for copy in (1, 2)]
     calls.clear()
-    result = run_batch(twins, process, load=load, write=lambda *_: None, batch_size=3, batch_key=lambda size: size)
+    result = run_batch(twins, process, load=load, write=lambda *_: None, process_batch=process_batch, batch_size=3,
+                       batch_key=lambda size: size)
     assert result.processed == 4 and [len(call) for call in calls] == [3, 1]
 
 
@@ -179,7 +184,7 @@ def test_skip_existing_and_summary(tmp_path, capsys):
     def outputs(item):
         return [out / f"{item.name}.png"]
 
-    result = run_batch(items, lambda item: ran.append(item.name), outputs=outputs, skip_existing=True)
+    result = run_batch(items, lambda item, _: ran.append(item.name), outputs=outputs, skip_existing=True)
     assert result.skipped == 4 and result.processed == 6 and ran == [item.name for item in items[4:]]
     result.failed.append(("PET_99999", "no such pair (check the manifest)"))
     summary = tmp_path / "summary.json"

@@ -166,7 +166,8 @@ def test_validation_rows_use_the_metrics_of_the_evaluator(manifest, tmp_path):
 
 
 def test_missing_guidance_is_one_clear_error(tmp_path, capsys):
-    user_error(capsys, ["train", *COMMON, "--data", str(DATA / "IVF" / "TNO"), "--out", str(tmp_path / "x")], "needs 'text' guidance")
+    user_error(capsys, ["train", *COMMON, "--data", str(DATA / "IVF" / "TNO"), "--out", str(tmp_path / "x")],
+               "needs text features (--text)", code=2)
     assert not (tmp_path / "x").exists()
 
 

@@ -13,7 +13,7 @@ from fusekit.errors import FusekitError
 from fusekit.io.images import read_image, to_grey
 from fusekit.models import augment
 from fusekit.app.train.dataset import Pipeline, collate, load_pairs
-from fusekit.app.guidance import GuidanceOptions, GuidanceProvider
+from fusekit.app.guidance import GuidanceOptions, PairGuidance, Recipe
 from fusekit.app.train.layouts import find_pairs
 from fusekit.app.train.presets import PRESETS, schedule_factor
 
@@ -56,7 +56,7 @@ def test_vlf_reader_on_a_vlf_shaped_folder(tmp_path):
     selection = find_pairs(root, "ivf")
     assert [item.name for item in selection.items] == ["TNO/10", "TNO/18"] and not selection.problems
     assert selection.items[0].a.endswith("IR/10.png") and selection.items[0].fields["text"].endswith("TNO/10.npy")
-    provider = GuidanceProvider(("text",), GuidanceOptions(task="ivf"))
+    provider = PairGuidance(("text",), GuidanceOptions(), Recipe(), task="ivf", model="film")
     pairs = load_pairs(selection.items, False, provider)
     assert pairs[0].guidance["text"].shape == (37, 768) and pairs[1].guidance["text"].shape == (41, 768)
     np.testing.assert_array_equal(pairs[0].a, to_grey(read_image(DATA / "IVF" / "TNO" / "ir" / "10.png")).astype(np.uint8))

@@ -2,9 +2,9 @@
 
 For each pair the runner reads both images, turns them into the model's inputs (grey = BT.601 luma rounded to
 integers, the released FILM convention; RGB for models whose spec says ``colour == "rgb"``), loads the guidance
-the model needs (text features, image features, semantics; text features for weights trained on the `offline`
-encoder are made on the fly when none are given, so the bundled model needs no files) and checks it against
-what the weights expect, runs the model (learned: torch under `inference_mode` on the chosen device and
+the model needs through `fusekit.app.guidance` — the same sources as `train`: files, or the recipe the weights
+were trained with computed on the fly when the weights record it or it is offline (so the bundled model needs no
+files) — checks it against what the weights expect, runs the model (learned: torch under `inference_mode` on the chosen device and
 precision, same-size pairs batched; training-free: `spec.fuse_arrays`), then post-processes and re-attaches colour:
 
 - colour (default ``auto``): the fused luma gets the chroma of the colour source — IVF: the visible image (B);
@@ -21,31 +21,20 @@ The output always has the size of the inputs. docs/FUSE.md is the user-facing de
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from .. import log
 from ..errors import FusekitError, UsageError
-from ..io.formats import KIND_WORDS, WRITTEN_BY, read_safetensors, read_vlf_text_features, sha256_file
-from ..io.images import max_value, read_image, rgb_to_ycbcr, to_float, to_grey, merge_luma, from_float
-from ..io.pairfiles import PairFiles
+from ..guidance.kinds import KINDS, SPATIAL_GUIDANCE
+from ..io.images import grey_input, read_image, rgb_input, rgb_to_ycbcr, to_float, to_grey, merge_luma, from_float
 from ..io.pairs import Item
 from ..models.registry import FUSION_MODELS, FusionModelSpec
+from .guidance import GuidanceOptions, fuse_guidance
 
 COLOUR_MODES = ("auto", "colour", "grey")
 POSTPROCESSING = ("clip", "film")
-
-# Guidance word (FusionModelSpec.guidance) → (file kind, option, tensors given to the model).
-GUIDANCE_FILES = {
-    "text": ("text-features", "--text", ("text",)),
-    "text_levels": ("text-features", "--text", ("text_detail", "text_structure", "text_semantic")),
-    "image_embeds": ("image-features", "--image-features", ("image_embed_a", "image_embed_b")),
-    "semantics": ("semantics", "--semantics", ("mask", "text_semantics")),
-}
-# Manifest field naming a pair's own file, per file kind.
-MANIFEST_FIELDS = {"text-features": "text", "image-features": "image_features", "semantics": "semantics"}
-
 
 def default_model(task: str) -> str:
     """The model `fuse` runs without --model: fusekit's `compact` when it has bundled weights for `task`,
@@ -58,91 +47,6 @@ def default_model(task: str) -> str:
         if spec.kind == "training-free" and task in spec.tasks:
             return name
     raise FusekitError(f"no default model for task {task!r}", "give --model (see 'fusekit models')")
-
-
-# --------------------------------------------------------------------------------------------- guidance files
-
-
-@dataclass
-class GuidanceSource:
-    """Where one kind of guidance comes from: one file for every pair, or a folder of per-pair files
-    (`fusekit.io.pairfiles.PairFiles`); a manifest line's own field overrides both."""
-
-    kind: str
-    path: str | None
-    _files: PairFiles | None = field(default=None, repr=False)
-
-    def file_for(self, item: Item, hashes) -> tuple[str, bool]:
-        """(file of this item, whether it was matched by image hashes)."""
-        override = item.fields.get(MANIFEST_FIELDS[self.kind])
-        if override:
-            return str(override), False
-        if self.path is None:
-            raise AssertionError("no source")
-        if self._files is None:
-            suffixes = (".safetensors", ".npy") if self.kind == "text-features" else (".safetensors",)
-            self._files = PairFiles(self.path, suffixes)
-        found = self._files.find(item.name, hashes)
-        if found:
-            return str(found[0]), found[1]
-        raise FusekitError(
-            f"no {KIND_WORDS[self.kind]} for pair {item.name!r} in {self.path}",
-            f"name it {item.name}.safetensors or make it with {WRITTEN_BY[self.kind]}",
-        )
-
-
-def _read_guidance_file(kind: str, path: str) -> tuple[dict, dict]:
-    if kind == "text-features" and path.endswith(".npy"):
-        return read_vlf_text_features(path)
-    tensors, metadata = read_safetensors(path, kind)
-    if kind == "image-features":
-        for role in ("a", "b"):  # accept the short names too
-            if f"image_embed_{role}" not in tensors and f"embed_{role}" in tensors:
-                tensors[f"image_embed_{role}"] = tensors.pop(f"embed_{role}")
-    return tensors, metadata
-
-
-def _check_features(kind: str, path: str, tensors: dict, metadata: dict, expected: dict, model: str) -> None:
-    """Refuse features of another encoder or dimension than the weights expect, saying what to run instead."""
-    prefix = "text" if kind == "text-features" else "image" if kind == "image-features" else None
-    if prefix is None:
-        return
-    need_encoder, need_dim = expected.get(f"{prefix}_encoder"), expected.get(f"{prefix}_dim")
-    command = "fusekit encode-text" if prefix == "text" else "fusekit encode-image"
-    encoder = metadata.get("encoder")
-    if need_encoder and encoder and encoder != need_encoder:
-        raise FusekitError(
-            f"{path} holds {encoder!r} features, but model {model!r} with these weights needs {need_encoder!r} features",
-            f"run {command} --encoder {need_encoder}",
-        )
-    dims = {int(t.shape[-1]) for t in tensors.values() if hasattr(t, "shape") and t.ndim >= 1}
-    if need_dim and dims and dims != {int(need_dim)}:
-        raise FusekitError(
-            f"{path} holds {'/'.join(map(str, sorted(dims)))}-d features, but model {model!r} with these weights needs {need_dim}-d",
-            f"run {command} --encoder {need_encoder or 'the encoder the weights were trained with'}",
-        )
-
-
-def _check_hashes(path: str, metadata: dict, hashes, item: Item) -> None:
-    """Warn when the features were made from other images; refuse them when A and B were swapped."""
-    want_a, want_b = metadata.get("image_sha256_a"), metadata.get("image_sha256_b")
-    if not (want_a and want_b):
-        return
-    have_a, have_b = hashes()
-    if (want_a, want_b) == (have_a, have_b):
-        return
-    if (want_a, want_b) == (have_b, have_a):
-        raise FusekitError(f"{path} was made with A and B swapped for pair {item.name!r}", "re-run encode with the images in the task's A/B order")
-    log.warn(f"{item.name}: {path} was computed from other images (hashes differ)")
-
-
-def offline_text_features(item: Item, task: str, pixels: list[np.ndarray]) -> tuple[dict, dict]:
-    """What `fusekit describe --backend stats | fusekit encode-text --encoder offline` writes for a pair, in memory,
-    from the pair's already decoded `pixels` [A, B]."""
-    from ..guidance.describe import describe_pair
-    from ..guidance.text import encode_descriptions
-
-    return encode_descriptions(describe_pair(item.a, item.b, task, backends=("stats",), pixels=pixels), "offline")
 
 
 # ------------------------------------------------------------------------------------------------- colour
@@ -222,8 +126,10 @@ class Fuser:
     """A model ready to fuse pairs of one task: `load(item)` → `Pair`, `fuse([pairs])` → uint8/16 images."""
 
     def __init__(self, model: str | None, task: str, weights: str | None = None, *, text: str | None = None,
-                 image_features: str | None = None, semantics: str | None = None, device: str = "auto",
-                 precision: str = "fp32", colour: str = "auto", postprocess: str = "clip"):
+                 image_features: str | None = None, semantics: str | None = None, guidance: GuidanceOptions | None = None,
+                 device: str = "auto", precision: str = "fp32", colour: str = "auto", postprocess: str = "clip"):
+        """`guidance`: the shared guidance options (`text`, `image_features`, `semantics` are shorthands for its
+        file options)."""
         if colour not in COLOUR_MODES:
             raise UsageError(f"unknown colour mode {colour!r}", f"use one of {', '.join(COLOUR_MODES)}")
         if postprocess not in POSTPROCESSING:
@@ -234,14 +140,14 @@ class Fuser:
         if task not in self.spec.tasks:
             raise FusekitError(f"model {self.name!r} does not serve task {task!r}", f"it serves {', '.join(self.spec.tasks)}; see 'fusekit models'")
         self.colour, self.postprocess = colour, postprocess
-        given = {"text-features": text, "image-features": image_features, "semantics": semantics}
-        self.sources: dict[str, GuidanceSource] = {}
-        for word in self.spec.guidance:
-            kind = GUIDANCE_FILES[word][0]
-            self.sources[kind] = GuidanceSource(kind, given[kind])
-        for kind, path in given.items():
-            if path and kind not in self.sources:
-                log.warn(f"model {self.name!r} uses no {KIND_WORDS[kind]}; {path} is ignored")
+        options = guidance or GuidanceOptions()
+        options.text, options.image_features, options.semantics = (text or options.text, image_features or options.image_features,
+                                                                   semantics or options.semantics)
+        options.task = task
+        needed = {KINDS[word].file_kind for word in self.spec.guidance}
+        for kind in (KINDS["text"], KINDS["image_embeds"], KINDS["semantics"]):
+            if options.path_for(kind) and kind.file_kind not in needed:
+                log.warn(f"model {self.name!r} uses no {kind.words}; {options.path_for(kind)} is ignored")
         if self.spec.kind == "learned":
             from ..devices import resolve_device, resolve_precision
             from ..models.checkpoints import load_model
@@ -253,26 +159,11 @@ class Fuser:
             if weights:
                 raise UsageError(f"model {self.name!r} is training-free and takes no --weights", "drop --weights")
             self.module, self.metadata = None, {"model": self.name}
-
-    def _offline_text(self, word: str, item: Item) -> bool:
-        """Whether `item`'s text features are made on the fly: no --text and no manifest field, and the weights
-        expect the `offline` encoder, whose features need no downloads (the bundled `compact` model's case)."""
-        kind = GUIDANCE_FILES[word][0]
-        return (word == "text" and self.sources[kind].path is None and not item.fields.get(MANIFEST_FIELDS[kind])
-                and self.metadata.get("text_encoder") == "offline")
+        self.guidance = fuse_guidance(self.spec, options, task, self.metadata, device, precision)
 
     def check_guidance_given(self, items: list[Item]) -> None:
         """A model needing guidance without a source for it fails before any work starts."""
-        for word in self.spec.guidance:
-            kind, option, _ = GUIDANCE_FILES[word]
-            field_name = MANIFEST_FIELDS[kind]
-            if self.sources[kind].path is None and not all(item.fields.get(field_name) or self._offline_text(word, item) for item in items):
-                hint = {
-                    "text-features": f"make them with: fusekit describe A B --task {self.task} | fusekit encode-text --encoder {self.metadata.get('text_encoder', 'offline')} -o pair.safetensors",
-                    "image-features": "make them with fusekit encode-image",
-                    "semantics": "make them with fusekit semantics (TeSG's semantic information generator)",
-                }[kind]
-                raise UsageError(f"model {self.name!r} needs {KIND_WORDS[kind]} ({option})", hint)
+        self.guidance.check_available(items)
 
     def load(self, item: Item) -> Pair:
         """Read a pair and its guidance; every problem is a user error naming the file."""
@@ -281,7 +172,7 @@ class Fuser:
             (ha, wa), (hb, wb) = image_a.shape[:2], image_b.shape[:2]
             raise FusekitError(f"A is {wa}x{ha} but B is {wb}x{hb}", "fusion needs registered pairs of the same size")
         rgb_model = self.spec.colour == "rgb"
-        a, b = (self._rgb(image) if rgb_model else to_grey(image) / np.float32(max_value(image)) for image in (image_a, image_b))
+        a, b = (rgb_input(image) if rgb_model else grey_input(image) for image in (image_a, image_b))
         any_colour = is_colour(image_a) or is_colour(image_b)
         rgb_out = rgb_model and (self.colour == "colour" or (self.colour == "auto" and any_colour))
         chroma = chroma_for(self.task, image_a, image_b) if self.colour != "grey" and not rgb_model else None
@@ -290,43 +181,11 @@ class Fuser:
         bits = 16 if image_a.dtype == np.uint16 or image_b.dtype == np.uint16 else 8
         return Pair(item, a, b, self._guidance(item, [image_a, image_b]), chroma, rgb_out, bits)
 
-    @staticmethod
-    def _rgb(image: np.ndarray) -> np.ndarray:
-        image = to_float(image)
-        return np.repeat(image[..., None], 3, axis=-1) if image.ndim == 2 else image
-
     def _guidance(self, item: Item, pixels: list[np.ndarray]) -> dict:
-        size = pixels[0].shape[:2]
-        cache: dict = {}
-
-        def hashes():
-            if "hashes" not in cache:
-                cache["hashes"] = (sha256_file(item.a), sha256_file(item.b))
-            return cache["hashes"]
-
-        guidance = {}
-        for word in self.spec.guidance:
-            kind, option, names = GUIDANCE_FILES[word]
-            if self._offline_text(word, item):
-                path, by_hash = f"offline text features of {item.name}", True
-                tensors, metadata = offline_text_features(item, self.task, pixels)
-            else:
-                path, by_hash = self.sources[kind].file_for(item, hashes)
-                tensors, metadata = _read_guidance_file(kind, path)
-            if not by_hash:
-                _check_hashes(path, metadata, hashes, item)
-            wanted = {name: tensors.get(name) for name in names}
-            missing = [name for name, tensor in wanted.items() if tensor is None]
-            if missing:
-                raise FusekitError(f"{path} has no {missing[0]!r} tensor, which model {self.name!r} needs", f"re-run {WRITTEN_BY[kind]}")
-            _check_features(kind, path, wanted, metadata, self.metadata, self.name)
-            if metadata.get("task") and metadata["task"] != self.task:
-                log.warn(f"{item.name}: {path} was made for task {metadata['task']!r}, fusing as {self.task!r}")
-            if "mask" in wanted:
-                if tuple(wanted["mask"].shape) != tuple(size):
-                    raise FusekitError(f"{path}: mask is {list(wanted['mask'].shape)}, images are {list(size)}", "re-run the semantic generator on these images")
-                wanted["mask"] = wanted["mask"].float()[None]
-            guidance.update({name: tensor.float() for name, tensor in wanted.items()})
+        guidance = self.guidance.for_item(item, pixels)
+        for name in SPATIAL_GUIDANCE:  # spatial guidance gets its channel axis: [1, H, W]
+            if name in guidance:
+                guidance[name] = guidance[name][None]
         return guidance
 
     def fuse(self, pairs: list[Pair]) -> list[np.ndarray]:

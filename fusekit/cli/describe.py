@@ -11,7 +11,7 @@ import typer
 
 from ..errors import UsageError
 from . import command
-from .batching import pair_output
+from .batching import pair_output, run_work, work_for
 from .options import Device, Manifest, Precision, Shard, SkipExisting, Summary, Task, require_task
 
 HELP = """Describe images in words: the first stage of text-guided fusion (FILM, MTIF).
@@ -79,9 +79,8 @@ def run(
 ) -> int:
     from ..guidance.describe import DescribeOptions, Pipeline, backend_names, default_cache_dir
     from ..io.atomic import check_not_input, into_folder, write_text
-    from ..io.batch import run_batch
     from ..io.formats import write_json
-    from ..io.pairs import Item, parse_shard, select, shard_problems, take_shard
+    from ..io.pairs import Item
 
     task = require_task(task)
     names = backend_names(backend)
@@ -96,15 +95,8 @@ def run(
     _warn_unused(names, options)
     paths = paths or []
     single = len(paths) == 1 and not manifest and not os.path.isdir(paths[0])
-    if single:
-        selection_items = [Item(Path(paths[0]).stem, {"a": paths[0]})]
-        problems = []
-    else:
-        selection = select(paths, manifest)
-        selection_items, problems = selection.items, selection.problems
-    batch = bool(manifest) or any(os.path.isdir(p) for p in paths)
-    shard_spec = parse_shard(shard)
-    items = take_shard(selection_items, shard_spec)
+    work = work_for(paths, manifest, shard, items=[Item(Path(paths[0]).stem, {"a": paths[0]})] if single else None)
+    batch, items = work.many, work.items
     for item in items:
         check_not_input(output, item.paths.values())
     pipeline = Pipeline(names, options)
@@ -140,9 +132,9 @@ def run(
         if document is not None:
             write_json(target(item), document)
 
-    result = run_batch(items, process, outputs=None if jsonl else (lambda item: [target(item)]),
-                       skip_existing=skip_existing, problems=shard_problems(problems, shard_spec), total=len(items), load=load, write=write)
-    if jsonl and output != "-":
-        write_text(output, "".join(lines))
-    result.report(summary)
-    return result.exit_code
+    def write_lines(result) -> None:
+        if jsonl and output != "-":
+            write_text(output, "".join(lines))
+
+    return run_work(work, process, summary=summary, before_report=write_lines, outputs=None if jsonl else (lambda item: [target(item)]),
+                    skip_existing=skip_existing, load=load, write=write)

@@ -11,7 +11,7 @@ import typer
 
 from ..errors import UsageError
 from . import command
-from .batching import pair_output
+from .batching import pair_output, run_work, work_for
 from .options import Device, Manifest, Precision, Shard, SkipExisting, Summary
 
 HELP = """Encode images with a frozen image encoder, for image-guided fusion models (MGFusion).
@@ -35,9 +35,8 @@ def run(
     summary: Summary = None,
 ) -> int:
     from ..io.atomic import check_not_input, into_folder, is_stdio
-    from ..io.batch import run_batch
     from ..io.formats import write_safetensors
-    from ..io.pairs import Item, parse_shard, select, shard_problems, take_shard
+    from ..io.pairs import Item
     from ..guidance.vision import ImageOptions, get_image_encoder, image_features
 
     paths = paths or []
@@ -54,18 +53,13 @@ def run(
         return 0
     if is_stdio(output) or output.endswith(".safetensors"):
         raise UsageError("many pairs need an output folder", "give -o DIR (one DIR/<name>.safetensors per pair)")
-    selection = select(paths, manifest)
-    shard_spec = parse_shard(shard)
-    items = take_shard(selection.items, shard_spec)
+    work = work_for(paths, manifest, shard)
 
     def target(item: Item) -> str:
         return pair_output(item, output, ".safetensors")
 
-    def process(item: Item) -> None:
+    def process(item: Item, _) -> None:
         tensors, metadata = image_features([item.a, item.b], image_encoder)
         write_safetensors(target(item), "image-features", tensors, metadata)
 
-    result = run_batch(items, process, outputs=lambda item: [target(item)], skip_existing=skip_existing,
-                       problems=shard_problems(selection.problems, shard_spec), total=len(items))
-    result.report(summary)
-    return result.exit_code
+    return run_work(work, process, summary=summary, outputs=lambda item: [target(item)], skip_existing=skip_existing)

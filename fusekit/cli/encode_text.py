@@ -12,7 +12,7 @@ import typer
 
 from ..errors import FusekitError, UsageError
 from . import command
-from .batching import pair_output
+from .batching import pair_output, run_work, work_for
 from .options import Device, Precision, Shard, SkipExisting, Summary
 
 HELP = """Encode descriptions into text features for text-guided fusion models.
@@ -91,9 +91,8 @@ def run(
     summary: Summary = None,
 ) -> int:
     from ..io.atomic import check_not_input, into_folder, is_stdio
-    from ..io.batch import run_batch
     from ..io.formats import write_safetensors
-    from ..io.pairs import Item, parse_shard, take_shard
+    from ..io.pairs import Item
     from ..guidance.text import TextOptions, encode_descriptions, get_encoder
 
     if dim < 8:
@@ -118,12 +117,12 @@ def run(
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise FusekitError(f"pair name {duplicates[0]!r} appears twice in {source}", "give each pair a unique name (fusekit describe sets it)")
-    items = take_shard(items, parse_shard(shard))
+    work = work_for(None, None, shard, items=items)
 
     def target(item: Item) -> str:
         return pair_output(item, output, ".safetensors")
 
-    def process(item: Item):
+    def process(item: Item, _):
         if isinstance(item.fields["document"], FusekitError):
             raise item.fields["document"]
         return encode_descriptions(item.fields["document"], text_encoder, source=item.fields["where"])
@@ -131,7 +130,4 @@ def run(
     def write(item: Item, encoded) -> None:  # in a background thread while the encoder works on the next pair
         write_safetensors(target(item), "text-features", *encoded)
 
-    result = run_batch(items, process, outputs=lambda item: [target(item)], skip_existing=skip_existing, total=len(items),
-                       write=write)
-    result.report(summary)
-    return result.exit_code
+    return run_work(work, process, summary=summary, outputs=lambda item: [target(item)], skip_existing=skip_existing, write=write)

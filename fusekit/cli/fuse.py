@@ -9,13 +9,15 @@ import typer
 
 from ..errors import UsageError
 from . import command
-from .options import Device, Manifest, Precision, Shard, SkipExisting, Summary, Task, require_task
+from .batching import run_work, work_for
+from .options import (Describer, Device, Encoder, EncoderModel, ImageEncoder, ImageEncoderModel, ImageFeatures, Manifest, Precision,
+                      Semantics, Shard, SkipExisting, Summary, Task, Text, guidance_options, require_task)
 
 HELP = """Fuse image pairs with a registered model (see `fusekit models`).
 
 Inputs in the task's A/B order: ivf infrared visible; mif MRI other (CT/PET/SPECT); mef over-exposed under-exposed; mff a b. One pair writes -o FILE.png (- = stdout); two folders (matched by file name) or --manifest write -o DIR/<name>.png.
 
-Learned models need weights (--weights: a fusekit checkpoint, or a released .pth such as FILM's) unless they ship bundled ones, and the guidance they were trained with: --text (text features from encode-text, or the VLF dataset's .npy files), --image-features, --semantics; each is a file, or a folder of per-pair files matched by pair name or by the image hashes in their metadata.
+Learned models need weights (--weights: a fusekit checkpoint, or a released .pth such as FILM's) unless they ship bundled ones, and the guidance they were trained with: --text (text features from encode-text, or the VLF dataset's .npy files), --image-features, --semantics; each is a file, or a folder of per-pair files matched by pair name or by the image hashes in their metadata. Without them the recipe the weights were trained with is computed (weights from fusekit train record it; offline text, as the bundled weights use, needs no record); --describer/--encoder or --image-encoder compute guidance explicitly.
 
 Colour: by default the fused luma gets the visible (ivf) or functional (mif) image's colour, or a blend of both sources' colour (mef, mff); --grey writes grey. --postprocess film reproduces the released FILM test script's bytes (min-max, x255, truncate).
 
@@ -29,9 +31,14 @@ def run(
     task: Task = "",
     model: Annotated[Optional[str], typer.Option("--model", "-M", help="Fusion model (default: compact when it has bundled weights for the task, else the task's training-free baseline).", show_default=False)] = None,
     weights: Annotated[Optional[str], typer.Option("--weights", "-w", help="Checkpoint: fusekit .safetensors or released .pth (default: the model's bundled weights).")] = None,
-    text: Annotated[Optional[str], typer.Option("--text", help="Text features (.safetensors from encode-text, or VLF .npy), or a folder of per-pair files.")] = None,
-    image_features: Annotated[Optional[str], typer.Option("--image-features", help="Image features from encode-image, or a folder of per-pair files.")] = None,
-    semantics: Annotated[Optional[str], typer.Option("--semantics", help="Semantics file (mask + text semantics), or a folder of per-pair files.")] = None,
+    text: Text = None,
+    image_features: ImageFeatures = None,
+    semantics: Semantics = None,
+    describer: Describer = None,
+    encoder: Encoder = None,
+    encoder_model: EncoderModel = None,
+    image_encoder: ImageEncoder = None,
+    image_encoder_model: ImageEncoderModel = None,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Output PNG for one pair (- = stdout), or output folder for many.")] = None,
     manifest: Manifest = None,
     colour: Annotated[Optional[bool], typer.Option("--colour/--grey", "--color/--gray", help="Colour output (re-attach chroma) or grey (default: colour when a source is colour).", show_default=False)] = None,
@@ -44,17 +51,13 @@ def run(
     summary: Summary = None,
 ) -> int:
     from ..io.atomic import check_not_input
-    from ..io.batch import run_batch
     from ..io.images import write_image
-    from ..io.pairs import parse_shard, select, shard_problems, take_shard
     from ..app import fuse as runner
 
     task = require_task(task)
-    paths = paths or []
-    selection = select(paths, manifest)
-    single = bool(paths) and not any(os.path.isdir(path) for path in paths)
-    shard_spec = parse_shard(shard)
-    items = take_shard(selection.items, shard_spec)
+    work = work_for(paths, manifest, shard)
+    single = bool(paths) and not work.many
+    items = work.items
     if output is None and not all(item.fields.get("out") for item in items):
         raise UsageError("no output given", "add -o FUSED.png for one pair, -o DIR for many")
     if not single and output == "-":
@@ -63,28 +66,22 @@ def run(
         raise UsageError(f"output {output} is a file, but several pairs need a folder", "give -o a folder")
     colour_mode = "auto" if colour is None else "colour" if colour else "grey"
     fuser = runner.Fuser(
-        model, task, weights, text=text, image_features=image_features, semantics=semantics,
-        device=device, precision=precision, colour=colour_mode, postprocess=postprocess.strip().lower(),
+        model, task, weights, device=device,
+        guidance=guidance_options(text, image_features, semantics, describer, encoder, encoder_model, image_encoder, image_encoder_model),
+        precision=precision, colour=colour_mode, postprocess=postprocess.strip().lower(),
     )
     fuser.check_guidance_given(items)
 
     def destination(item) -> str:
         return runner.output_path(item, output or "", single)
 
-    def process(items_or_item, pairs):
-        if isinstance(items_or_item, list):
-            return fuser.fuse(pairs)
-        return fuser.fuse([pairs])[0]
-
     def write(item, image) -> None:
         path = destination(item)
         check_not_input(path, [item.a, item.b])
         write_image(path, image)
 
-    result = run_batch(
-        items, process, outputs=lambda item: [destination(item)], skip_existing=skip_existing,
-        problems=shard_problems(selection.problems, shard_spec), total=len(items), load=fuser.load, write=write,
+    return run_work(
+        work, lambda item, pair: fuser.fuse([pair])[0], summary=summary, outputs=lambda item: [destination(item)],
+        skip_existing=skip_existing, load=fuser.load, write=write, process_batch=lambda items, pairs: fuser.fuse(pairs),
         batch_size=batch_size, batch_key=lambda pair: pair.batch_key,
     )
-    result.report(summary)
-    return result.exit_code

@@ -9,6 +9,7 @@ import typer
 
 from ..errors import UsageError
 from . import command
+from .batching import run_work, work_for
 from .options import Manifest, Shard, Summary
 
 HELP = """Fusion metrics of fused images against their sources, number for number as a paper's reference computes them.
@@ -39,8 +40,6 @@ def run(
     shard: Shard = None,
     summary: Summary = None,
 ) -> int:
-    from ..io.batch import run_batch
-    from ..io.pairs import parse_shard, select, shard_problems, take_shard
     from ..metrics import output as out
     from ..metrics.memory import keep_freed_memory
     from ..metrics.registry import check_convention, needs_sources, resolve
@@ -55,10 +54,8 @@ def run(
     paths = paths or []
     with_sources = needs_sources(names) or len(paths) == 3 or bool(folder_a or folder_b) or manifest is not None
     roles = ("fused", "a", "b") if with_sources else ("fused",)
-    selection = select(paths, manifest, roles=roles, folders={"fused": fused, "a": folder_a, "b": folder_b})
-    shard_spec = parse_shard(shard)
-    items = take_shard(selection.items, shard_spec)
-    problems = shard_problems(selection.problems, shard_spec)  # reported by shard 0 only, as every command does
+    work = work_for(paths, manifest, shard, roles=roles, folders={"fused": fused, "a": folder_a, "b": folder_b})
+    items = work.items  # matching problems are reported by shard 0 only, as every command does
     fmt = out.choose_format(as_json, as_csv, output)
     if output:
         from ..io.atomic import check_not_input
@@ -79,8 +76,8 @@ def run(
         values = compute(images["fused"], images.get("a"), images.get("b"), names, convention)
         rows[item.name] = out.row(item, names, values)
 
-    result = run_batch(items, process, problems=problems, total=len(items), load=load)
-    ordered = [rows[item.name] for item in items if item.name in rows]
-    out.write(output or "-", fmt, convention, names, ordered, result.failed)
-    result.report(summary)
-    return result.exit_code
+    def write_rows(result) -> None:
+        ordered = [rows[item.name] for item in items if item.name in rows]
+        out.write(output or "-", fmt, convention, names, ordered, result.failed)
+
+    return run_work(work, process, summary=summary, before_report=write_rows, load=load)

@@ -16,6 +16,24 @@ Shard = Annotated[Optional[str], typer.Option("--shard", help="Process only shar
 SkipExisting = Annotated[bool, typer.Option("--skip-existing", help="Skip items whose outputs already exist.")]
 Summary = Annotated[Optional[str], typer.Option("--summary", help="Write a JSON run summary (processed, skipped, failed, time) to this file.")]
 
+# The guidance options of `fuse` and `train`: the same names, meaning and help (docs/FUSE.md, docs/TRAIN.md).
+Text = Annotated[Optional[str], typer.Option("--text", help="Text features: a file (encode-text .safetensors, or VLF .npy) for every pair, or a folder of per-pair files matched by pair name or image hashes.", show_default=False)]
+ImageFeatures = Annotated[Optional[str], typer.Option("--image-features", help="Image features (encode-image): a file, or a folder of per-pair files.", show_default=False)]
+Semantics = Annotated[Optional[str], typer.Option("--semantics", help="Semantics (mask + text semantics, from fusekit semantics): a file, or a folder of per-pair files.", show_default=False)]
+Describer = Annotated[Optional[str], typer.Option("--describer", help="Compute text guidance with these describer backends (e.g. stats), cached [default: the recipe the weights or the model record, when offline or recorded].", show_default=False)]
+Encoder = Annotated[Optional[str], typer.Option("--encoder", help="Text encoder of computed text guidance: offline, blip2, clip [default: the weights' or the model's].", show_default=False)]
+EncoderModel = Annotated[Optional[str], typer.Option("--encoder-model", help="Text encoder model id or local folder.", show_default=False)]
+ImageEncoder = Annotated[Optional[str], typer.Option("--image-encoder", help="Compute image embeddings with this encoder (clip), cached.", show_default=False)]
+ImageEncoderModel = Annotated[Optional[str], typer.Option("--image-encoder-model", help="Image encoder model id or local folder.", show_default=False)]
+
+
+def guidance_options(text, image_features, semantics, describer, encoder, encoder_model, image_encoder, image_encoder_model, cache=None):
+    """The shared guidance options as the application layer takes them."""
+    from ..app.guidance import GuidanceOptions
+
+    return GuidanceOptions(text=text, image_features=image_features, semantics=semantics, describer=describer, encoder=encoder,
+                           encoder_model=encoder_model, image_encoder=image_encoder, image_encoder_model=image_encoder_model, cache=cache)
+
 
 def check_task(task: str) -> str:
     from ..errors import UsageError

@@ -10,7 +10,7 @@ import typer
 
 from ..errors import FusekitError, UsageError
 from . import command
-from .batching import pair_output
+from .batching import pair_output, run_work, work_for
 from .options import Device, Manifest, Precision, Shard, SkipExisting, Summary, Task, check_task
 
 HELP = """Make TeSG's guidance: an object mask and text semantics for an infrared-visible pair (docs/models/TESG.md).
@@ -63,8 +63,6 @@ def run(
 ) -> int:
     from ..devices import resolve_device, resolve_precision
     from ..io.atomic import check_not_input
-    from ..io.batch import run_batch
-    from ..io.pairs import parse_shard, select, shard_problems, take_shard
     from ..guidance.semantics import (DEFAULT_DIFFUSION_MODEL, DiffusionSemantics, SIGConfig, generate_semantics,
                                          write_semantics)
 
@@ -77,10 +75,8 @@ def run(
                            **({"keywords": tuple(w.strip() for w in keywords.split(",") if w.strip())} if keywords else {}))
     except ValueError as exc:
         raise UsageError(str(exc), "see fusekit semantics --help") from exc
-    selection = select(paths or [], manifest)
-    shard_spec = parse_shard(shard)
-    items = take_shard(selection.items, shard_spec)
-    batch = bool(manifest) or any(os.path.isdir(p) for p in paths or [])
+    work = work_for(paths, manifest, shard)
+    batch, items = work.many, work.items
     if batch and (caption or mask):
         raise UsageError("--caption and --mask are for one pair", "give them per pair in a --manifest (caption, mask)")
     for item in items:
@@ -118,7 +114,7 @@ def run(
     def target(item) -> str:
         return pair_output(item, output, ".safetensors") if batch else output
 
-    def process(item) -> None:
+    def process(item, _=None) -> None:
         masks = [item.fields["mask"]] if item.fields.get("mask") else mask
         tensors, metadata = generate_semantics(item.a, item.b, caption_of(item), diffusion(not masks), masks or None)
         write_semantics(target(item), tensors, metadata)
@@ -128,7 +124,4 @@ def run(
             raise UsageError("give the infrared and the visible image", "fusekit semantics IR VI --task ivf -o FILE")
         process(items[0])
         return 0
-    result = run_batch(items, process, outputs=lambda item: [target(item)], skip_existing=skip_existing,
-                       problems=shard_problems(selection.problems, shard_spec), total=len(items))
-    result.report(summary)
-    return result.exit_code
+    return run_work(work, process, summary=summary, outputs=lambda item: [target(item)], skip_existing=skip_existing)

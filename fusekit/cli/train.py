@@ -12,17 +12,18 @@ import typer
 
 from ..errors import UsageError
 from . import command
-from .options import Device, Precision, check_task
+from .options import (Describer, Device, Encoder, EncoderModel, ImageEncoder, ImageEncoderModel, ImageFeatures, Precision, Semantics,
+                      Text, check_task, guidance_options)
 
 HELP = """Train a learned fusion model (see `fusekit models`) with its paper's loss, optimiser and schedule.
 
 --data is a folder of pairs (role folders such as ir/ + vi/, at most three levels down; a root with one folder per task, like shared/train, is narrowed to --task), a VLF dataset root (Image/, TextFeature/, train.txt), or a JSON Lines manifest. --val takes the same forms and is scored after every epoch with `fusekit metrics` (evaluator convention).
 
-Guidance the model needs comes from files (--text/--image-features/--semantics, or the manifest's / VLF's own) or is computed once per pair and cached (--describer stats --encoder offline for text, --image-encoder clip).
+Guidance the model needs comes from files (--text/--image-features/--semantics, or the manifest's / VLF's own) or is computed once per pair and cached: with --describer/--encoder for text or --image-encoder for image embeddings, and without options when the model's recipe is offline (compact: stats + offline). The checkpoint records the recipe, so fuse computes the same guidance. Guidance other than the paper's (e.g. film on offline text) is warned about once.
 
 Writes into --out: run.json (all settings), data.jsonl (the pairs, hashed into every checkpoint), log.jsonl (train and validation rows), checkpoints/step-N.safetensors (+ .state.pt for --resume) and, at the end, model.safetensors for `fusekit fuse --weights`. Ctrl-C or SIGTERM saves a resumable checkpoint and exits 130/143. Runs unchanged under torchrun (DDP; --batch-size is the global batch).
 
-Example: fusekit train --model compact --task ivf --data shared/train --val shared/data --describer stats --encoder offline --crop 96 --epochs 20 --out runs/ivf
+Example: fusekit train --model compact --task ivf --data shared/train --val shared/data --crop 96 --epochs 20 --out runs/ivf
 """
 
 
@@ -98,17 +99,16 @@ def run(
     val_metrics: Annotated[Optional[str], typer.Option("--val-metrics", help="Comma-separated metrics [default: the metrics module's default set].")] = None,
     val_crop: Annotated[Optional[int], typer.Option("--val-crop", min=1, help="Validate on a centre crop of this side (faster).")] = None,
     workers: Annotated[int, typer.Option("--workers", min=0, help="Data loader worker processes (pairs are in memory; 0 is usually fastest on CPU).")] = 0,
-    text: Annotated[Optional[str], typer.Option("--text", help="Text features: folder of per-pair files (encode-text .safetensors or VLF .npy).")] = None,
-    image_features: Annotated[Optional[str], typer.Option("--image-features", help="Folder of per-pair image features (encode-image).")] = None,
-    semantics: Annotated[Optional[str], typer.Option("--semantics", help="Folder of per-pair semantics files (TeSG).")] = None,
-    describer: Annotated[Optional[str], typer.Option("--describer", help="Compute text guidance with this describer (e.g. stats), cached.")] = None,
-    encoder: Annotated[str, typer.Option("--encoder", help="Text encoder for --describer: offline, blip2, clip.")] = "offline",
-    encoder_model: Annotated[Optional[str], typer.Option("--encoder-model", help="Text encoder model id or path.")] = None,
-    image_encoder: Annotated[Optional[str], typer.Option("--image-encoder", help="Compute image embeddings with this encoder (clip), cached.")] = None,
-    image_encoder_model: Annotated[Optional[str], typer.Option("--image-encoder-model", help="Image encoder model id or path.")] = None,
+    text: Text = None,
+    image_features: ImageFeatures = None,
+    semantics: Semantics = None,
+    describer: Describer = None,
+    encoder: Encoder = None,
+    encoder_model: EncoderModel = None,
+    image_encoder: ImageEncoder = None,
+    image_encoder_model: ImageEncoderModel = None,
     cache: Annotated[Optional[str], typer.Option("--cache", help="Folder for computed guidance [default: $FUSEKIT_CACHE/train-guidance or ~/.cache/fusekit/train-guidance].")] = None,
 ) -> int:
-    from ..app.guidance import GuidanceOptions
     from ..app.train.loop import Settings, train
 
     if task is not None:
@@ -126,9 +126,8 @@ def run(
         device=device, precision=precision, resume=resume, max_steps=max_steps, checkpoint_every=checkpoint_every,
         keep=keep, log_every=log_every, val_every=val_every, val_metrics=_names(val_metrics), val_crop=val_crop,
         workers=workers,
-        guidance=GuidanceOptions(text=text, image_features=image_features, semantics=semantics, describer=describer,
-                                 encoder=encoder, encoder_model=encoder_model, image_encoder=image_encoder,
-                                 image_encoder_model=image_encoder_model, cache=cache),
+        guidance=guidance_options(text, image_features, semantics, describer, encoder, encoder_model, image_encoder,
+                                  image_encoder_model, cache),
         command=shlex.join(["fusekit", *sys.argv[1:]]) if sys.argv[1:2] == ["train"] else "fusekit train",
     )
     return train(settings)

@@ -83,7 +83,7 @@ def outputs_exist(paths: Iterable[str | Path]) -> bool:
 
 def run_batch(
     items: Iterable[Item],
-    process: Callable[..., Any],
+    process: Callable[[Item, Any], Any],
     *,
     outputs: Callable[[Item], list[str | Path]] | None = None,
     skip_existing: bool = False,
@@ -91,6 +91,7 @@ def run_batch(
     total: int | None = None,
     load: Callable[[Item], Any] | None = None,
     write: Callable[[Item, Any], None] | None = None,
+    process_batch: Callable[[list[Item], list[Any]], list[Any]] | None = None,
     batch_size: int = 1,
     batch_key: Callable[[Any], Hashable] | None = None,
     workers: int = 2,
@@ -98,11 +99,14 @@ def run_batch(
 ) -> BatchResult:
     """Run every item through load → process → write, collecting failures instead of stopping at the first one.
 
-    `process` is called on this thread as ``process(item)`` when there is no `load`, ``process(item, data)``
-    with the loaded data otherwise, and — with ``batch_size > 1`` — ``process(items, datas)`` returning one
-    result per item. Its result goes to `write` (in a background thread) when given. `load` runs up to
-    `queue_size` items ahead in `workers` threads; at most `queue_size` writes are pending at any time.
+    One calling convention: `process(item, data)` on this thread, `data` being what `load(item)` returned (None
+    without `load`); with ``batch_size > 1``, groups of loaded items go to `process_batch(items, datas)`, which
+    returns one result per item (a group of one, or a group retried item by item, goes to `process`). A result
+    goes to `write` (in a background thread) when given. `load` runs up to `queue_size` items ahead in `workers`
+    threads; at most `queue_size` writes are pending at any time.
     """
+    if batch_size > 1 and process_batch is None:
+        raise ValueError("batch_size > 1 needs process_batch")
     result = BatchResult()
     started = time.perf_counter()
     for name, reason in problems:
@@ -117,17 +121,17 @@ def run_batch(
     if load is None and write is None and batch_size <= 1:
         _run_plain(todo, process, result)
     else:
-        _Pipeline(process, load, write, batch_size, batch_key, workers, queue_size, result).run(todo)
+        _Pipeline(process, process_batch, load, write, batch_size, batch_key, workers, queue_size, result).run(todo)
     positions = {item.name: index for index, item in enumerate(todo)}
     result.failed.sort(key=lambda entry: positions.get(entry[0], -1))  # stable: matching problems stay first
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _run_plain(todo: list[Item], process: Callable[[Item], Any], result: BatchResult) -> None:
+def _run_plain(todo: list[Item], process: Callable[[Item, Any], Any], result: BatchResult) -> None:
     for item in log.progress(todo, total=len(todo)):
         try:
-            process(item)
+            process(item, None)
         except Exception as exc:  # noqa: BLE001 - one item must not sink the batch
             _fail(result, item.name, _reason(exc))
         else:
@@ -137,8 +141,8 @@ def _run_plain(todo: list[Item], process: Callable[[Item], Any], result: BatchRe
 class _Pipeline:
     """Background loading and writing around a model that runs on the calling thread."""
 
-    def __init__(self, process, load, write, batch_size, batch_key, workers, queue_size, result: BatchResult):
-        self.process, self.load, self.write = process, load, write
+    def __init__(self, process, process_batch, load, write, batch_size, batch_key, workers, queue_size, result: BatchResult):
+        self.process, self.process_batch, self.load, self.write = process, process_batch, load, write
         self.batch_size, self.batch_key = max(1, batch_size), batch_key
         self.workers, self.queue_size = max(1, workers), max(1, queue_size)
         self.result = result
@@ -193,13 +197,10 @@ class _Pipeline:
     def _key(self, data: Any) -> Hashable:
         return self.batch_key(data) if self.batch_key is not None else None
 
-    def _call(self, item: Item, data: Any) -> Any:
-        return self.process(item) if self.load is None else self.process(item, data)
-
     def _run_group(self, group: list[tuple[Item, Any]]) -> None:
         if self.batch_size > 1 and len(group) > 1:
             try:
-                outputs = self.process([item for item, _ in group], [data for _, data in group])
+                outputs = self.process_batch([item for item, _ in group], [data for _, data in group])
                 if len(outputs) != len(group):
                     raise RuntimeError(f"batch of {len(group)} gave {len(outputs)} results")
             except Exception:  # noqa: BLE001 - retried one by one so the bad item is named alone
@@ -213,7 +214,7 @@ class _Pipeline:
             return
         item, data = group[0]
         try:
-            output = self.process([item], [data])[0] if self.batch_size > 1 else self._call(item, data)
+            output = self.process(item, data)
         except Exception as exc:  # noqa: BLE001
             _fail(self.result, item.name, _reason(exc))
             return

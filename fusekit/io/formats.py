@@ -16,7 +16,7 @@ import os
 import struct
 from typing import Any
 
-from .. import __version__
+from ..version import __version__
 from ..errors import FusekitError
 from .atomic import is_stdio, read_bytes, write_bytes
 

@@ -176,3 +176,28 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
         raise FusekitError(f"cannot write {path}: fusekit writes PNG", "give the output a .png name")
     with atomic_write(path) as stream:
         stream.write(encode_png(image))
+
+
+# ------------------------------------------------------------------------------------------ model inputs
+
+
+def grey_input(image: np.ndarray) -> np.ndarray:
+    """A fusion model's grey input: float32 [H, W] in [0, 1], BT.601 luma rounded to integer levels first (the
+    released FILM convention, and how the metrics read images) — the same for `fuse` and `train`."""
+    return to_grey(image) / np.float32(max_value(image))
+
+
+def rgb_input(image: np.ndarray) -> np.ndarray:
+    """An rgb fusion model's input: float32 [H, W, 3] in [0, 1] (a grey image repeated)."""
+    image = to_float(image)
+    return np.repeat(image[..., None], 3, axis=-1) if image.ndim == 2 else image
+
+
+def rgb_of(image: np.ndarray) -> np.ndarray:
+    """uint8 RGB [H, W, 3] from any fusekit image array (grey repeated, 16-bit scaled): what the vision-language
+    models take."""
+    if image.dtype == np.uint16:
+        image = (image / 257.0 + 0.5).astype(np.uint8)
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    return image

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import FusekitError
+from .formats import sha256_file
 
 
 class PairFiles:
@@ -58,3 +59,20 @@ class PairFiles:
                 if meta.get("image_sha256_a") and meta.get("image_sha256_b"):
                     self._by_hashes.setdefault((meta["image_sha256_a"], meta["image_sha256_b"]), path)
         return self._by_hashes
+
+
+class FileHashes:
+    """The SHA-256 of each file, computed at most once per command: guidance is matched, checked and cached by
+    image hashes, and the training data is recorded by them, so one run asks for the same hash several times."""
+
+    def __init__(self):
+        self._known: dict[str, str] = {}
+
+    def __call__(self, path: str | Path) -> str:
+        key = str(path)
+        if key not in self._known:
+            self._known[key] = sha256_file(key)
+        return self._known[key]
+
+    def pair(self, a: str | Path, b: str | Path) -> tuple[str, str]:
+        return self(a), self(b)

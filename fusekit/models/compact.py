@@ -134,6 +134,7 @@ SPEC = register(FusionModelSpec(
     build=CompactFusion,
     config=CompactConfig,
     guidance=("text",),
+    describer="stats",
     text_encoder="offline",
     text_dim=768,
     default_loss="compact",

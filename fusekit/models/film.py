@@ -342,6 +342,7 @@ SPEC = register(FusionModelSpec(
     build=FILM,
     config=FILMConfig,
     guidance=("text",),
+    describer="blip2,florence2,sam,llm",
     text_encoder="blip2",
     text_dim=768,
     default_loss="film",

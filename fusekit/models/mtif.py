@@ -201,6 +201,7 @@ SPEC = register(FusionModelSpec(
     build=MTIF,
     config=MTIFConfig,
     guidance=("text_levels",),
+    describer="blip2,llm",
     text_encoder="blip2",
     text_dim=768,
     default_loss=mtif_loss.NAME,

@@ -39,6 +39,7 @@ class FusionModelSpec:
     build: Callable[[Any], Any] | None = None
     config: type | None = None
     guidance: tuple[str, ...] = ()
+    describer: str | None = None  # describer backends of the paper's text recipe (with `text_encoder`), e.g. "stats"
     text_encoder: str | None = None  # encoder id whose features the default weights expect
     text_dim: int | None = None
     image_encoder: str | None = None
@@ -67,6 +68,7 @@ class FusionModelSpec:
             "tasks": list(self.tasks),
             "summary": self.summary,
             "needs": list(self.guidance),
+            "describer": self.describer,
             "text_encoder": self.text_encoder,
             "text_dim": self.text_dim,
             "image_encoder": self.image_encoder,

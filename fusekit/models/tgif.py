@@ -128,6 +128,7 @@ SPEC = register(FusionModelSpec(
     build=TGIF,
     config=TGIFConfig,
     guidance=("text",),
+    describer="blip2,florence2,sam",
     text_encoder="blip2",
     text_dim=768,
     default_loss="film",

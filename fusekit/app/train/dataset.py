@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...errors import FusekitError
-from ...io.images import max_value, read_image, to_grey
+from ...io.images import grey_input, max_value, read_image, to_grey
 from ...io.pairs import Item
 from ...models import augment
-from ..guidance import SPATIAL_GUIDANCE, GuidanceProvider
+from ...guidance.kinds import SPATIAL_GUIDANCE
+from ...guidance.sources import PairGuidance
 
 
 @dataclass
@@ -53,10 +54,9 @@ def as_unit(x: np.ndarray) -> np.ndarray:
 
 
 def _grey_store(image: np.ndarray) -> np.ndarray:
-    grey = to_grey(image)
     if image.dtype == np.uint8:
-        return grey.astype(np.uint8)
-    return (grey / np.float32(max_value(image))).astype(np.float32)
+        return to_grey(image).astype(np.uint8)
+    return grey_input(image).astype(np.float32)
 
 
 def _rgb_store(image: np.ndarray) -> np.ndarray:
@@ -74,7 +74,7 @@ def load_pair(item: Item, keep_rgb: bool) -> Pair:
     return pair
 
 
-def load_pairs(items: list[Item], keep_rgb: bool, guidance: GuidanceProvider | None, progress_label: str = "loading pairs") -> list[Pair]:
+def load_pairs(items: list[Item], keep_rgb: bool, guidance: PairGuidance | None, progress_label: str = "loading pairs") -> list[Pair]:
     """Decode every pair (a few threads: PNG decoding releases the GIL) and attach its guidance."""
     from ... import log
 
@@ -83,7 +83,7 @@ def load_pairs(items: list[Item], keep_rgb: bool, guidance: GuidanceProvider | N
         pairs = list(log.progress(pool.map(lambda item: load_pair(item, keep_rgb), items), total=len(items), description=progress_label))
     if guidance is not None:
         for pair, item in zip(pairs, log.progress(items, total=len(items), description="guidance")):
-            pair.guidance = guidance.for_item(item)
+            pair.guidance = {name: tensor.numpy() for name, tensor in guidance.for_item(item, size=pair.shape).items()}
     return pairs
 
 

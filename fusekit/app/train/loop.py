@@ -25,10 +25,12 @@ from pathlib import Path
 from ... import __version__, log
 from ...errors import FusekitError, UsageError
 from ...io.atomic import write_text
-from ...io.formats import dump_json, sha256_file
+from ...io.formats import dump_json
+from ...io.pairfiles import FileHashes
 from . import distributed, state
+from ...guidance.kinds import tensor_names
 from ...models.augment import AUGMENTATIONS
-from ..guidance import TENSORS_FOR, GuidanceOptions, GuidanceProvider, default_cache_dir
+from ..guidance import GuidanceOptions, train_guidance, warn_if_not_paper
 from .layouts import find_pairs
 from ...models.losses import LOSSES
 from .presets import PRESETS, schedule_factor
@@ -152,7 +154,21 @@ def resolve_model_config(spec, overrides: dict):
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise UsageError(f"model {spec.name!r} has no config field {unknown[0]!r}", f"fields: {', '.join(sorted(known))}")
-    return dataclasses.replace(base, **overrides)
+    return dataclasses.replace(base, **{name: _config_value(spec, name, getattr(base, name), value) for name, value in overrides.items()})
+
+
+def _config_value(spec, name: str, default, value):
+    """`value` for config field `name` in the shape of its default: a list where the default is a tuple (of the
+    same length), a single value where it is one; anything else is a usage error naming the field."""
+    if isinstance(default, tuple):
+        if not isinstance(value, list) or (default and len(value) != len(default)):
+            example = ",".join(str(item) for item in default)
+            raise UsageError(f"model {spec.name!r}: config field {name!r} takes {len(default)} values, not {value!r}",
+                             f"give a JSON list, e.g. --set {name}=[{example}]")
+        return tuple(value)
+    if default is not None and not isinstance(default, str) and isinstance(value, (list, dict)):
+        raise UsageError(f"model {spec.name!r}: config field {name!r} takes one value, not {value!r}", f"e.g. --set {name}={default}")
+    return value
 
 
 def check_feature_widths(config, info) -> None:
@@ -205,244 +221,328 @@ def train(settings: Settings) -> int:
 
 
 def _run(settings: Settings, ctx, stop: StopRequest, torch) -> int:
-    from ...devices import resolve_precision
-    from ...models import FUSION_MODELS
-    from ...models.checkpoints import check_state, config_from_metadata, read_weights, save_checkpoint
-
-    spec = FUSION_MODELS.get(settings.model)
-    task = settings.task
-    if spec.kind != "learned":
-        raise FusekitError(f"model {spec.name!r} is training-free; there is nothing to train", "pick a learned model (fusekit models)")
-    if task not in spec.tasks:
-        raise FusekitError(f"model {spec.name!r} does not serve task {task!r}", f"it serves {', '.join(spec.tasks)}")
-    out = Path(settings.out)
-    existing = state.complete_checkpoints(out)
-    if existing and not settings.resume:
-        raise FusekitError(f"{out} already holds a training run", "continue it with --resume or choose another --out")
-    if settings.resume and not existing:
-        raise FusekitError(f"{out} has no complete checkpoint to resume from", "start the run again without --resume")
-
-    preset = PRESETS.get(settings.preset or spec.train_preset or "default").with_overrides(
-        epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr, optimizer=settings.optimizer,
-        weight_decay=settings.weight_decay, schedule=settings.schedule, grad_clip=settings.grad_clip,
-        augment=tuple(settings.augment) if settings.augment is not None else None,
-    )
-    if settings.crop is not None:
-        preset = dataclasses.replace(preset, crop=settings.crop or None)
-    if settings.resize is not None:
-        preset = dataclasses.replace(preset, resize=None if settings.resize == "none" else settings.resize)
-    paper_augment = spec.train_augment if settings.paper_augment else None
-    for name in preset.augment + ((paper_augment,) if paper_augment else ()):
-        AUGMENTATIONS.canonical(name)
-    loss_name = LOSSES.canonical(settings.loss or spec.default_loss or "film")
-    loss_fn = LOSSES.get(loss_name)
-    if preset.batch_size % ctx.world:
-        raise UsageError(f"batch size {preset.batch_size} is not divisible by the {ctx.world} processes", "the batch size is global: use a multiple of the process count")
-    per_rank = preset.batch_size // ctx.world
-    config = None if settings.resume else resolve_model_config(spec, settings.config)
-
-    device = ctx.device
-    dtype = resolve_precision(settings.precision, device)
-    _seed_everything(settings.seed, settings.deterministic, device, torch)
-
-    # ---- data
-    settings.guidance.task = task
-    if (settings.guidance.describer or settings.guidance.image_encoder) and not settings.guidance.cache:
-        settings.guidance.cache = default_cache_dir()
-    selection = find_pairs(settings.data, task, settings.split)
-    for name, reason in selection.problems:
-        log.warn(f"skipping {name}: {reason}")
-    if not selection.items:
-        raise FusekitError(f"no usable training pairs in {settings.data}", "see the warnings above")
-    provider = GuidanceProvider(spec.guidance, settings.guidance)
-    provider.check_available(selection.items)
-    if len(selection.items) < preset.batch_size:
-        raise FusekitError(f"only {len(selection.items)} training pairs for a batch of {preset.batch_size}", "lower --batch-size")
-    val_items = []
-    if settings.val:
-        val_selection = find_pairs(settings.val, task, "test")
-        for name, reason in val_selection.problems:
-            log.warn(f"skipping validation pair {name}: {reason}")
-        val_items = val_selection.items
-        provider.check_available(val_items)
-    from .dataset import PairDataset, Pipeline, collate, load_pairs
-
-    keep_rgb = bool(getattr(loss_fn, "needs_rgb", False))
-    if ctx.distributed and not ctx.is_main:
-        distributed.barrier(ctx)  # rank 0 computes and caches on-the-fly guidance first
-    pairs = load_pairs(selection.items, keep_rgb, provider)
-    val_pairs = load_pairs(val_items, keep_rgb, provider, "loading validation pairs") if val_items and ctx.is_main else []
-    if ctx.distributed and ctx.is_main:
-        distributed.barrier(ctx)
-    if stop.signal is not None:
+    """The run's stages in order: resolve settings, data, model + state, the step loop, saving."""
+    run = _Run(settings, ctx, stop, torch)
+    run.resolve()
+    if not run.load_data():
         log.info("stopped before the first step; nothing to save")
         return stop.exit_code
-    pipeline = Pipeline(resize=preset.resize, paper_augment=paper_augment, crop=preset.crop, extra=preset.augment)
-    if per_rank > 1 and not pipeline.fixed_shape() and len({p.shape for p in pairs}) > 1:
-        raise UsageError("training pairs differ in size and batches need one size", "use --crop N, --resize film or --batch-size 1")
-    manifest_text = "".join(json.dumps({"name": i.name, "a": i.a, "b": i.b, "sha256_a": sha256_file(i.a), "sha256_b": sha256_file(i.b)}, sort_keys=True) + "\n" for i in selection.items)
-    data_sha = hashlib.sha256(manifest_text.encode()).hexdigest()
+    run.build_model()
+    run.start_files()
+    run.step_loop()
+    return run.finish()
 
-    # ---- model and optimizer
-    resume_from = existing[-1] if settings.resume else None
-    if resume_from is not None:
-        weights, stored = read_weights(resume_from[1], spec)
-        config = config_from_metadata(spec, stored.get("config"), str(resume_from[1]))
-    check_feature_widths(config, provider.info)
-    model = spec.build(config)
-    if resume_from is not None:
-        check_state(weights, model, str(resume_from[1]), spec.name)
-        model.load_state_dict(weights)
-    elif settings.init:
-        init_state, init_meta = read_weights(settings.init, spec)
-        if init_meta.get("config") and not settings.config:
-            config = config_from_metadata(spec, init_meta["config"], settings.init)
-            model = spec.build(config)
-        check_state(init_state, model, settings.init, spec.name)
-        model.load_state_dict(init_state)
-    model = model.to(device)
-    optimizer_cls = torch.optim.AdamW if preset.optimizer == "adamw" else torch.optim.Adam
-    optimizer = optimizer_cls(model.parameters(), lr=preset.lr, weight_decay=preset.weight_decay)
-    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
-    step, epoch, batch_in_epoch = 0, 0, 0
-    if resume_from is not None:
-        saved = state.read_state(resume_from[2])
-        if saved.get("data_sha256") != data_sha:
-            raise FusekitError(f"the training data changed since {resume_from[1].name} was written", "resume with the same data or start a new --out")
-        optimizer.load_state_dict(saved["optimizer"])
-        if scaler is not None and saved.get("scaler"):
-            scaler.load_state_dict(saved["scaler"])
-        torch.set_rng_state(saved["torch_rng"])
-        step, epoch, batch_in_epoch = int(saved["step"]), int(saved["epoch"]), int(saved["batch_in_epoch"])
-        log.info(f"resuming from {resume_from[1]} (step {step}, epoch {epoch + 1})")
 
-    train_module = _training_forward_module(model)
-    if ctx.distributed:
-        from torch.nn.parallel import DistributedDataParallel
+class _Run:
+    """One training run's state, built stage by stage (each stage a method, run in order by `_run`)."""
 
-        train_module = DistributedDataParallel(train_module, device_ids=[device.index] if device.type == "cuda" else None)
-    autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype != torch.float32 else None
+    def __init__(self, settings: Settings, ctx, stop: StopRequest, torch):
+        self.settings, self.ctx, self.stop, self.torch = settings, ctx, stop, torch
+        self.step = self.epoch = self.batch_in_epoch = 0
+        self.stopped = False
 
-    dataset = PairDataset(pairs, pipeline, settings.seed)
-    from torch.utils.data import DataLoader, DistributedSampler
+    # ---- resolve settings
 
-    sampler = DistributedSampler(dataset, num_replicas=ctx.world, rank=ctx.rank, shuffle=True, seed=settings.seed, drop_last=False)
-    batches_per_epoch = len(sampler) // per_rank
-    guidance_names = [name for source in spec.guidance for name in TENSORS_FOR[source]]
+    def resolve(self) -> None:
+        """Model, task, output folder, preset, loss, device: everything decided before any data is read."""
+        from ...devices import resolve_precision
+        from ...models import FUSION_MODELS
 
-    run = _RunFiles(out, ctx)
-    run_record = {
-        "settings": _settings_record(settings), "preset": dataclasses.asdict(preset), "loss": loss_name,
-        "model_config": dataclasses.asdict(config), "data_sha256": data_sha, "pairs": len(pairs),
-        "val_pairs": len(val_items), "world_size": ctx.world, "fusekit_version": __version__,
-        "guidance": dataclasses.asdict(provider.info),
-    }
-    run.start(run_record, manifest_text, resumed=resume_from is not None)
-    meta = {
-        "loss": loss_name, "train_command": settings.command, "train_data": str(settings.data),
-        "data_manifest_sha256": data_sha, "preset": json.dumps(dataclasses.asdict(preset), sort_keys=True),
-    }
-    for key, value in dataclasses.asdict(provider.info).items():
-        if value is not None:
-            meta[key] = str(value)
+        s, ctx = self.settings, self.ctx
+        self.spec = spec = FUSION_MODELS.get(s.model)
+        self.task = s.task
+        if spec.kind != "learned":
+            raise FusekitError(f"model {spec.name!r} is training-free; there is nothing to train", "pick a learned model (fusekit models)")
+        if self.task not in spec.tasks:
+            raise FusekitError(f"model {spec.name!r} does not serve task {self.task!r}", f"it serves {', '.join(spec.tasks)}")
+        self.out = Path(s.out)
+        self.existing = state.complete_checkpoints(self.out)
+        if self.existing and not s.resume:
+            raise FusekitError(f"{self.out} already holds a training run", "continue it with --resume or choose another --out")
+        if s.resume and not self.existing:
+            raise FusekitError(f"{self.out} has no complete checkpoint to resume from", "start the run again without --resume")
+        self.resume_from = self.existing[-1] if s.resume else None
+        self.preset = self._preset()
+        self.loss_name = LOSSES.canonical(s.loss or spec.default_loss or "film")
+        self.loss_fn = LOSSES.get(self.loss_name)
+        if self.preset.batch_size % ctx.world:
+            raise UsageError(f"batch size {self.preset.batch_size} is not divisible by the {ctx.world} processes", "the batch size is global: use a multiple of the process count")
+        self.per_rank = self.preset.batch_size // ctx.world
+        self.config = None if s.resume else resolve_model_config(spec, s.config)
+        self.device = ctx.device
+        self.dtype = resolve_precision(s.precision, self.device)
+        _seed_everything(s.seed, s.deterministic, self.device, self.torch)
 
-    def save(at_epoch: int, at_batch: int) -> Path:
-        weights_path, state_path = state.paths_for(out, step)
+    def _preset(self):
+        s, spec = self.settings, self.spec
+        preset = PRESETS.get(s.preset or spec.train_preset or "default").with_overrides(
+            epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, optimizer=s.optimizer,
+            weight_decay=s.weight_decay, schedule=s.schedule, grad_clip=s.grad_clip,
+            augment=tuple(s.augment) if s.augment is not None else None,
+        )
+        if s.crop is not None:
+            preset = dataclasses.replace(preset, crop=s.crop or None)
+        if s.resize is not None:
+            preset = dataclasses.replace(preset, resize=None if s.resize == "none" else s.resize)
+        self.paper_augment = spec.train_augment if s.paper_augment else None
+        for name in preset.augment + ((self.paper_augment,) if self.paper_augment else ()):
+            AUGMENTATIONS.canonical(name)
+        return preset
+
+    # ---- data
+
+    def load_data(self) -> bool:
+        """Training (and validation) pairs decoded with their guidance; False when stopped meanwhile."""
+        from .dataset import Pipeline, load_pairs
+
+        s, ctx, task = self.settings, self.ctx, self.task
+        s.guidance.task = task
+        self.hashes = FileHashes()
+        self.guidance = train_guidance(self.spec, s.guidance, task, str(self.device), s.precision, self.hashes)
+        self.items = self._items(s.data, s.split, "skipping", required=True)
+        if len(self.items) < self.preset.batch_size:
+            raise FusekitError(f"only {len(self.items)} training pairs for a batch of {self.preset.batch_size}", "lower --batch-size")
+        val_items = self._items(s.val, "test", "skipping validation pair", required=False) if s.val else []
+        keep_rgb = bool(getattr(self.loss_fn, "needs_rgb", False))
+        if ctx.distributed and not ctx.is_main:
+            distributed.barrier(ctx)  # rank 0 computes and caches on-the-fly guidance first
+        self.pairs = load_pairs(self.items, keep_rgb, self.guidance)
+        self.val_pairs = load_pairs(val_items, keep_rgb, self.guidance, "loading validation pairs") if val_items and ctx.is_main else []
+        self.val_count = len(val_items)
+        if ctx.distributed and ctx.is_main:
+            distributed.barrier(ctx)
         if ctx.is_main:
-            state.write_state(state_path, {
-                "step": step, "epoch": at_epoch, "batch_in_epoch": at_batch, "optimizer": optimizer.state_dict(),
-                "scaler": scaler.state_dict() if scaler is not None else None, "torch_rng": torch.get_rng_state(),
-                "data_sha256": data_sha,
-            })
-            save_checkpoint(weights_path, spec.name, model, config, task, step=str(step), epoch=str(at_epoch), **meta)
-            state.prune(out, settings.keep)
+            warn_if_not_paper(self.spec, self.guidance.info)
+        if self.stop.signal is not None:
+            return False
+        self.pipeline = Pipeline(resize=self.preset.resize, paper_augment=self.paper_augment, crop=self.preset.crop, extra=self.preset.augment)
+        if self.per_rank > 1 and not self.pipeline.fixed_shape() and len({p.shape for p in self.pairs}) > 1:
+            raise UsageError("training pairs differ in size and batches need one size", "use --crop N, --resize film or --batch-size 1")
+        self.manifest_text = "".join(json.dumps({"name": i.name, "a": i.a, "b": i.b, "sha256_a": self.hashes(i.a), "sha256_b": self.hashes(i.b)},
+                                                sort_keys=True) + "\n" for i in self.items)
+        self.data_sha = hashlib.sha256(self.manifest_text.encode()).hexdigest()
+        return True
+
+    def _items(self, root: str, split: str, skipping: str, required: bool) -> list:
+        """The usable pairs under `root` (each unusable one warned about), checked to have guidance."""
+        selection = find_pairs(root, self.task, split)
+        for name, reason in selection.problems:
+            log.warn(f"{skipping} {name}: {reason}")
+        if required and not selection.items:
+            raise FusekitError(f"no usable training pairs in {root}", "see the warnings above")
+        self.guidance.check_available(selection.items)
+        return selection.items
+
+    # ---- model and state
+
+    def build_model(self) -> None:
+        """The model (fresh, --init, or the checkpoint resumed), its optimizer and the resumed counters."""
+        torch = self.torch
+        self.model = self._initial_model().to(self.device)
+        optimizer_cls = torch.optim.AdamW if self.preset.optimizer == "adamw" else torch.optim.Adam
+        self.optimizer = optimizer_cls(self.model.parameters(), lr=self.preset.lr, weight_decay=self.preset.weight_decay)
+        self.scaler = torch.amp.GradScaler("cuda") if self.dtype == torch.float16 else None
+        if self.resume_from is not None:
+            self._restore_state()
+        self.train_module = _training_forward_module(self.model)
+        if self.ctx.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            device = self.device
+            self.train_module = DistributedDataParallel(self.train_module, device_ids=[device.index] if device.type == "cuda" else None)
+        self.autocast = (lambda: torch.autocast(self.device.type, dtype=self.dtype)) if self.dtype != torch.float32 else None
+
+    def _initial_model(self):
+        from ...models.checkpoints import check_state, config_from_metadata, read_weights
+
+        s, spec = self.settings, self.spec
+        if self.resume_from is not None:
+            weights, stored = read_weights(self.resume_from[1], spec)
+            self.config = config_from_metadata(spec, stored.get("config"), str(self.resume_from[1]))
+        check_feature_widths(self.config, self.guidance.info)
+        model = spec.build(self.config)
+        if self.resume_from is not None:
+            check_state(weights, model, str(self.resume_from[1]), spec.name)
+            model.load_state_dict(weights)
+        elif s.init:
+            init_state, init_meta = read_weights(s.init, spec)
+            if init_meta.get("config") and not s.config:
+                self.config = config_from_metadata(spec, init_meta["config"], s.init)
+                model = spec.build(self.config)
+            check_state(init_state, model, s.init, spec.name)
+            model.load_state_dict(init_state)
+        return model
+
+    def _restore_state(self) -> None:
+        saved = state.read_state(self.resume_from[2])
+        if saved.get("data_sha256") != self.data_sha:
+            raise FusekitError(f"the training data changed since {self.resume_from[1].name} was written", "resume with the same data or start a new --out")
+        self.optimizer.load_state_dict(saved["optimizer"])
+        if self.scaler is not None and saved.get("scaler"):
+            self.scaler.load_state_dict(saved["scaler"])
+        self.torch.set_rng_state(saved["torch_rng"])
+        self.step, self.epoch, self.batch_in_epoch = int(saved["step"]), int(saved["epoch"]), int(saved["batch_in_epoch"])
+        log.info(f"resuming from {self.resume_from[1]} (step {self.step}, epoch {self.epoch + 1})")
+
+    def start_files(self) -> None:
+        """run.json and data.jsonl, and the metadata every checkpoint of the run carries (including the guidance
+        recipe, so `fuse` computes the same guidance when no file is given)."""
+        s = self.settings
+        self.run = _RunFiles(self.out, self.ctx)
+        info = dataclasses.asdict(self.guidance.info)
+        record = {
+            "settings": _settings_record(s), "preset": dataclasses.asdict(self.preset), "loss": self.loss_name,
+            "model_config": dataclasses.asdict(self.config), "data_sha256": self.data_sha, "pairs": len(self.pairs),
+            "val_pairs": self.val_count, "world_size": self.ctx.world, "fusekit_version": __version__,
+            "guidance": info,
+        }
+        self.run.start(record, self.manifest_text, resumed=self.resume_from is not None)
+        self.meta = {
+            "loss": self.loss_name, "train_command": s.command, "train_data": str(s.data),
+            "data_manifest_sha256": self.data_sha, "preset": json.dumps(dataclasses.asdict(self.preset), sort_keys=True),
+        }
+        self.meta.update({key: str(value) for key, value in info.items() if value is not None})
+        self.meta.update(self.guidance.recipe_used().metadata())
+
+    # ---- the step loop
+
+    def step_loop(self) -> None:
+        """Epochs of optimizer steps, validating and checkpointing between them, until done, --max-steps or a stop."""
+        from torch.utils.data import DistributedSampler
+
+        from .dataset import PairDataset
+
+        s, ctx = self.settings, self.ctx
+        self.dataset = PairDataset(self.pairs, self.pipeline, s.seed)
+        self.sampler = DistributedSampler(self.dataset, num_replicas=ctx.world, rank=ctx.rank, shuffle=True, seed=s.seed, drop_last=False)
+        self.batches_per_epoch = len(self.sampler) // self.per_rank
+        self.guidance_names = tensor_names(self.spec.guidance)
+        if ctx.is_main:
+            log.info(f"training {self.spec.name} for {self.task} on {len(self.pairs)} pairs ({self.items[0].name}, …), "
+                     f"{self.preset.epochs} epochs × {self.batches_per_epoch} steps, batch {self.preset.batch_size}, {ctx.world} process(es) on {self.device}")
+        self.progress = _Progress(ctx.is_main, log.progress_enabled(), self.preset.epochs, self.batches_per_epoch)
+        self.model.train()
+        self.last_saved_step = self.step if self.resume_from is not None else -1
+        with self.progress:
+            if self.val_pairs and ctx.is_main and self.resume_from is None:
+                self._validate(0)
+            distributed.barrier(ctx)
+            while self.epoch < self.preset.epochs and not self.stopped and not self._at_max_steps():
+                if self._epoch():
+                    break
+
+    def _at_max_steps(self) -> bool:
+        return bool(self.settings.max_steps and self.step >= self.settings.max_steps)
+
+    def _epoch(self) -> bool:
+        """One epoch (or the rest of one, when resumed), then validation and a checkpoint; True: stop the run."""
+        from torch.utils.data import DataLoader
+
+        from .dataset import collate
+
+        s, ctx, preset = self.settings, self.ctx, self.preset
+        lr = preset.lr * schedule_factor(preset.schedule, self.epoch, preset.epochs)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.sampler.set_epoch(self.epoch)
+        self.dataset.set_epoch(self.epoch)
+        loader = DataLoader(self.dataset, batch_size=self.per_rank, sampler=SkipSampler(self.sampler, self.batch_in_epoch * self.per_rank),
+                            collate_fn=collate, num_workers=s.workers, drop_last=True, persistent_workers=False)
+        self.progress.epoch(self.epoch, self.batch_in_epoch)
+        tick, seen = time.perf_counter(), 0
+        for batch in loader:
+            loss, parts = self._step(batch)
+            seen += batch["a"].shape[0] * ctx.world
+            self._log_step(loss, parts, lr, seen / max(time.perf_counter() - tick, 1e-9))
+            if distributed.any_true(ctx, self.stop.signal is not None):
+                self.stopped = True
+            elif s.checkpoint_every and self.step % s.checkpoint_every == 0:
+                self.save(self.epoch, self.batch_in_epoch)
+            if self.stopped or self._at_max_steps():
+                break
+        if self.stopped or (self._at_max_steps() and self.batch_in_epoch < self.batches_per_epoch):
+            return True
+        self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+        if self.val_pairs and ctx.is_main and (self.epoch % s.val_every == 0 or self.epoch == preset.epochs):
+            self._validate(self.epoch)
         distributed.barrier(ctx)
+        self.stopped = self.stopped or distributed.any_true(ctx, self.stop.signal is not None)
+        if self.step != self.last_saved_step:
+            self.save(self.epoch, 0)
+        return self._at_max_steps()
+
+    def _step(self, batch: dict):
+        """One optimizer step on a batch → (loss tensor, its named parts)."""
+        torch, scaler, optimizer = self.torch, self.scaler, self.optimizer
+        batch = {key: value.to(self.device, non_blocking=True) for key, value in batch.items()}
+        guidance = {name: batch[name] for name in self.guidance_names}
+        with self.autocast() if self.autocast else contextlib.nullcontext():
+            outputs = self.train_module(batch["a"], batch["b"], guidance)
+        loss, parts = self.loss_fn(outputs, batch, self.task)
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+        else:
+            loss.backward()
+        if self.preset.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.preset.grad_clip)
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        self.step += 1
+        self.batch_in_epoch += 1
+        return loss, parts
+
+    def _log_step(self, loss, parts: dict, lr: float, rate: float) -> None:
+        if self.step % self.settings.log_every == 0 or self.batch_in_epoch == self.batches_per_epoch:
+            names = sorted(parts)
+            values = distributed.mean(self.ctx, [float(loss.detach())] + [parts[n] for n in names])
+            self.run.log({"kind": "train", "step": self.step, "epoch": self.epoch + 1, "loss": values[0],
+                          "parts": dict(zip(names, values[1:])), "lr": lr, "pairs_per_s": rate})
+            self.progress.update(self.batch_in_epoch, values[0], rate)
+        else:
+            self.progress.update(self.batch_in_epoch)
+
+    def _validate(self, epoch: int) -> None:
+        _validate_and_log(self.run, self.progress, self.model, self.val_pairs, self.task, self.loss_fn, self.guidance_names,
+                          self.device, self.settings, self.autocast, self.stop, self.step, epoch)
+
+    # ---- saving
+
+    def save(self, at_epoch: int, at_batch: int) -> Path:
+        """A resumable checkpoint of the current step (rank 0 writes; every rank waits)."""
+        from ...models.checkpoints import save_checkpoint
+
+        weights_path, state_path = state.paths_for(self.out, self.step)
+        if self.ctx.is_main:
+            state.write_state(state_path, {
+                "step": self.step, "epoch": at_epoch, "batch_in_epoch": at_batch, "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler is not None else None, "torch_rng": self.torch.get_rng_state(),
+                "data_sha256": self.data_sha,
+            })
+            save_checkpoint(weights_path, self.spec.name, self.model, self.config, self.task, step=str(self.step), epoch=str(at_epoch), **self.meta)
+            state.prune(self.out, self.settings.keep)
+        distributed.barrier(self.ctx)
+        self.last_saved_step = self.step
         return weights_path
 
-    if ctx.is_main:
-        log.info(f"training {spec.name} for {task} on {len(pairs)} pairs ({selection.items[0].name}, …), "
-                 f"{preset.epochs} epochs × {batches_per_epoch} steps, batch {preset.batch_size}, {ctx.world} process(es) on {device}")
-    progress = _Progress(ctx.is_main, log.progress_enabled(), preset.epochs, batches_per_epoch)
-    model.train()
-    stopped = False
-    last_saved_step = step if resume_from is not None else -1
-    with progress:
-        if val_pairs and ctx.is_main and resume_from is None:
-            _validate_and_log(run, progress, model, val_pairs, task, loss_fn, guidance_names, device, settings, autocast, stop, step, 0)
-        distributed.barrier(ctx)
-        while epoch < preset.epochs and not stopped and not (settings.max_steps and step >= settings.max_steps):
-            lr = preset.lr * schedule_factor(preset.schedule, epoch, preset.epochs)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            sampler.set_epoch(epoch)
-            dataset.set_epoch(epoch)
-            loader = DataLoader(dataset, batch_size=per_rank, sampler=SkipSampler(sampler, batch_in_epoch * per_rank),
-                                collate_fn=collate, num_workers=settings.workers, drop_last=True,
-                                persistent_workers=False)
-            progress.epoch(epoch, batch_in_epoch)
-            tick, seen = time.perf_counter(), 0
-            for batch in loader:
-                batch = {key: value.to(device, non_blocking=True) for key, value in batch.items()}
-                guidance = {name: batch[name] for name in guidance_names}
-                with autocast() if autocast else contextlib.nullcontext():
-                    outputs = train_module(batch["a"], batch["b"], guidance)
-                loss, parts = loss_fn(outputs, batch, task)
-                optimizer.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                    scaler.unscale_(optimizer)
-                else:
-                    loss.backward()
-                if preset.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), preset.grad_clip)
-                if scaler is not None:
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    optimizer.step()
-                step += 1
-                batch_in_epoch += 1
-                seen += batch["a"].shape[0] * ctx.world
-                if step % settings.log_every == 0 or batch_in_epoch == batches_per_epoch:
-                    names = sorted(parts)
-                    values = distributed.mean(ctx, [float(loss.detach())] + [parts[n] for n in names])
-                    rate = seen / max(time.perf_counter() - tick, 1e-9)
-                    run.log({"kind": "train", "step": step, "epoch": epoch + 1, "loss": values[0],
-                             "parts": dict(zip(names, values[1:])), "lr": lr, "pairs_per_s": rate})
-                    progress.update(batch_in_epoch, values[0], rate)
-                else:
-                    progress.update(batch_in_epoch)
-                if distributed.any_true(ctx, stop.signal is not None):
-                    stopped = True
-                elif settings.checkpoint_every and step % settings.checkpoint_every == 0:
-                    save(epoch, batch_in_epoch)
-                    last_saved_step = step
-                if stopped or (settings.max_steps and step >= settings.max_steps):
-                    break
-            if stopped or (settings.max_steps and step >= settings.max_steps and batch_in_epoch < batches_per_epoch):
-                break
-            epoch, batch_in_epoch = epoch + 1, 0
-            if val_pairs and ctx.is_main and (epoch % settings.val_every == 0 or epoch == preset.epochs):
-                _validate_and_log(run, progress, model, val_pairs, task, loss_fn, guidance_names, device, settings, autocast, stop, step, epoch)
-            distributed.barrier(ctx)
-            stopped = stopped or distributed.any_true(ctx, stop.signal is not None)
-            if step != last_saved_step:
-                save(epoch, 0)
-                last_saved_step = step
-            if settings.max_steps and step >= settings.max_steps:
-                break
-    if step != last_saved_step:
-        save(epoch, batch_in_epoch)
-    latest = state.paths_for(out, step)[0]
-    if stopped:
-        log.info(f"interrupted at step {step}; checkpoint {latest} (continue with --resume --out {out})")
-        return stop.exit_code
-    if ctx.is_main:
-        final = out / "model.safetensors"
-        _copy_atomically(latest, final)
-        log.info(f"done: {step} steps; weights {final} (use: fusekit fuse --model {spec.name} --weights {final})")
-    distributed.barrier(ctx)
-    return 0
+    def finish(self) -> int:
+        """The last checkpoint, and model.safetensors when the run completed; the exit code."""
+        if self.step != self.last_saved_step:
+            self.save(self.epoch, self.batch_in_epoch)
+        latest = state.paths_for(self.out, self.step)[0]
+        if self.stopped:
+            log.info(f"interrupted at step {self.step}; checkpoint {latest} (continue with --resume --out {self.out})")
+            return self.stop.exit_code
+        if self.ctx.is_main:
+            final = self.out / "model.safetensors"
+            _copy_atomically(latest, final)
+            log.info(f"done: {self.step} steps; weights {final} (use: fusekit fuse --model {self.spec.name} --weights {final})")
+        distributed.barrier(self.ctx)
+        return 0
 
 
 def _validate_and_log(run, progress, model, val_pairs, task, loss_fn, guidance_names, device, settings, autocast, stop, step, epoch) -> None:

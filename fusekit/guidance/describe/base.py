@@ -57,7 +57,7 @@ class ImageInfo:
 
     def rgb(self) -> np.ndarray:
         """uint8 RGB [H, W, 3], what the vision-language models take."""
-        from ..vision.preprocess import rgb_of
+        from ...io.images import rgb_of
 
         return rgb_of(self.pixels)
 

@@ -35,14 +35,16 @@ class Pipeline:
         self.describers = [DESCRIBERS.get(name)(self.options) for name in self.names]
         self.cache = DescribeCache(self.options.cache_dir) if self.options.cache_dir else None
 
-    def load(self, paths: list[str], task: str, pixels: list | None = None) -> list[ImageInfo]:
+    def load(self, paths: list[str], task: str, pixels: list | None = None, hashes: list[str] | None = None) -> list[ImageInfo]:
         """Read and hash one item's images: a batch runs this in background threads while the models work.
 
-        `pixels`, when the caller has decoded the images already (e.g. `fuse`), saves reading them twice."""
+        `pixels` and `hashes`, when the caller has decoded or hashed the images already (e.g. `fuse`, `train`),
+        save doing it twice."""
         if any(str(path) == "-" for path in paths):
             raise UsageError("describe reads images from files, not stdin", "give the image paths (descriptions record them)")
         pixels = [read_image(path) for path in paths] if pixels is None else pixels
-        images = [ImageInfo(str(path), sha256_file(path), role, task, image) for role, path, image in zip(ROLES, paths, pixels)]
+        hashes = [sha256_file(path) for path in paths] if hashes is None else hashes
+        images = [ImageInfo(str(path), sha, role, task, image) for role, path, image, sha in zip(ROLES, paths, pixels, hashes)]
         if len(images) == 2:
             images[0].partner, images[1].partner = images[1], images[0]
         return images

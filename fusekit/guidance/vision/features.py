@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from ...errors import FusekitError
 from ...io.formats import ROLES, sha256_file
-from ...io.images import read_image
+from ...io.images import read_image, rgb_of
 from .base import IMAGE_ENCODERS, ImageEncoder, ImageOptions
-from .preprocess import rgb_of
 
 
 def get_image_encoder(encoder: "str | ImageEncoder" = "clip", options: ImageOptions | None = None) -> ImageEncoder:

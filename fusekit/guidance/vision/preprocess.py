@@ -51,12 +51,3 @@ def processor_settings(folder: str | None, default_size: int, mean=CLIP_MEAN, st
         "mean": tuple(config.get("image_mean") or mean),
         "std": tuple(config.get("image_std") or std),
     }
-
-
-def rgb_of(image: np.ndarray) -> np.ndarray:
-    """uint8 RGB [H, W, 3] from any fusekit image array (grey repeated, 16-bit scaled)."""
-    if image.dtype == np.uint16:
-        image = (image / 257.0 + 0.5).astype(np.uint8)
-    if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=2)
-    return image
