@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import FusekitError
+from .errors import FusekitError, UsageError
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 
@@ -20,7 +20,7 @@ def resolve_device(spec: str = "auto"):
         return torch.device("cpu")
     match = re.fullmatch(r"cuda(?::(\d+))?", spec)
     if not match:
-        raise FusekitError(f"unknown device {spec!r}", "use auto, cpu, cuda or cuda:N")
+        raise UsageError(f"unknown device {spec!r}", "use auto, cpu, cuda or cuda:N")
     if not torch.cuda.is_available():
         raise FusekitError(f"device {spec!r} asked for but CUDA is not available", "use --device cpu or auto")
     index = int(match.group(1) or 0)
@@ -37,7 +37,7 @@ def resolve_precision(precision: str, device) -> "torch.dtype":  # noqa: F821
 
     precision = (precision or "fp32").lower()
     if precision not in PRECISIONS:
-        raise FusekitError(f"unknown precision {precision!r}", f"use one of {', '.join(PRECISIONS)}")
+        raise UsageError(f"unknown precision {precision!r}", f"use one of {', '.join(PRECISIONS)}")
     if precision == "fp16" and device.type != "cuda":
         raise FusekitError("fp16 needs a CUDA device", "use --precision bf16 or fp32 on the CPU")
     return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]

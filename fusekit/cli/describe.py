@@ -97,7 +97,7 @@ def run(
     paths = paths or []
     single = len(paths) == 1 and not manifest and not os.path.isdir(paths[0])
     if single:
-        selection_items = [Item(Path(paths[0]).stem, {"a": paths[0]})]
+        selection_items = [Item(Path(paths[0]).stem, {"a": paths[0]}, single=True)]
         problems = []
     else:
         selection = select(paths, manifest)

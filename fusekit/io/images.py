@@ -130,10 +130,17 @@ def merge_luma(y: np.ndarray, chroma: np.ndarray) -> np.ndarray:
     return ycbcr_to_rgb(np.concatenate([y[..., None].astype(np.float32), chroma.astype(np.float32)], axis=-1))
 
 
+def require_finite(image: np.ndarray, what: str = "the fused image") -> None:
+    """Refuse NaN or infinite pixels: cast to integers they turn silently into black (or arbitrary) pixels."""
+    if image.dtype.kind == "f" and not np.isfinite(image).all():
+        raise FusekitError(f"{what} has NaN or infinite pixels", "the model's weights or inputs are broken; check --weights")
+
+
 def from_float(image: np.ndarray, bits: int = 8) -> np.ndarray:
-    """[0, 1] floats → uint8 or uint16, rounded to nearest."""
+    """[0, 1] floats → uint8 or uint16, rounded to nearest; non-finite pixels are refused."""
     if bits not in (8, 16):
         raise FusekitError(f"unsupported bit depth {bits}", "use 8 or 16")
+    require_finite(image)
     top = 255.0 if bits == 8 else 65535.0
     dtype = np.uint8 if bits == 8 else np.uint16
     return np.round(np.clip(image, 0.0, 1.0) * top).astype(dtype)

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import log
 from ..errors import FusekitError, UsageError
 from .atomic import read_bytes
 from .images import is_image_path
@@ -26,6 +27,9 @@ class Item:
     name: str
     paths: dict[str, str]
     fields: dict = field(default_factory=dict)
+    # Named one by one on the command line (not from a folder or manifest): never sharded away, so a one-pair
+    # command inside a SLURM array job still does its work.
+    single: bool = False
 
     @property
     def a(self) -> str:
@@ -96,7 +100,7 @@ def read_manifest(path: str | os.PathLike, roles: tuple[str, ...] = ("a", "b")) 
             problems.append((name, f"manifest entry {number} lacks {', '.join(missing)}"))
             continue
         if name in seen:
-            raise FusekitError(f"manifest {path}: name {name!r} appears twice", "give each entry a unique 'name'")
+            raise UsageError(f"manifest {path}: name {name!r} appears twice", "give each entry a unique 'name'")
         seen.add(name)
         paths = {role: _resolve(base, entry[role]) for role in roles}
         fields = {key: _resolve(base, value) if key in ("text", "image_features", "semantics", "mask", "out") else value for key, value in entry.items() if key not in roles and key != "name"}
@@ -139,7 +143,7 @@ def select(positional: list[str], manifest: str | None = None, roles: tuple[str,
     if any(os.path.isdir(path) for path in positional):
         raise UsageError("mix of files and folders", "give all files (one item) or all folders (matched by name)")
     name = Path(positional[0]).stem if positional[0] != "-" else "stdin"
-    return Selection([Item(name, dict(zip(roles, positional)))])
+    return Selection([Item(name, dict(zip(roles, positional)), single=True)])
 
 
 # ----------------------------------------------------------------------------------------------- sharding
@@ -171,12 +175,20 @@ def parse_shard(spec: str | None, environ: dict[str, str] | None = None) -> tupl
 
 
 def take_shard(items: list[Item], shard: tuple[int, int] | None) -> list[Item]:
-    """Items ``K, K+N, K+2N, …`` of the name-sorted list: shards are disjoint and together cover everything."""
-    if shard is None:
+    """Items ``K, K+N, K+2N, …`` of the name-sorted list: shards are disjoint and together cover everything.
+
+    Sharding is for many-item inputs (folders, manifests): an item named on the command line (`Item.single`) is
+    always kept, whatever the shard. A shard left with no items says so on stderr rather than finishing silently.
+    """
+    if shard is None or all(item.single for item in items):
         return items
     index, total = shard
     ordered = sorted(items, key=lambda item: item.name)
-    return ordered[index::total]
+    taken = ordered[index::total]
+    if not taken:
+        count = f"{len(items)} item" + ("" if len(items) == 1 else "s")
+        log.warn(f"shard {index}/{total} has no items ({count} for {total} shards); nothing to do")
+    return taken
 
 
 def shard_problems(problems: list[tuple[str, str]], shard: tuple[int, int] | None) -> list[tuple[str, str]]:

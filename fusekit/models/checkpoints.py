@@ -145,6 +145,15 @@ def check_state(state: dict, module, source: str, model: str) -> None:
                 f"{source}: parameter {key!r} has shape {list(state[key].shape)}, model {model!r} needs {list(tensor.shape)}",
                 "the weights were made for another configuration of the model",
             )
+    check_finite_weights(state, source)
+
+
+def check_finite_weights(state: dict, source: str) -> None:
+    """Refuse weights holding NaN or inf (e.g. saved by a run whose loss diverged): they fuse to a black image."""
+    for key, tensor in state.items():
+        if tensor.is_floating_point() and not bool(tensor.isfinite().all()):
+            raise FusekitError(f"{source}: parameter {key!r} holds NaN or infinite values",
+                               "the run that wrote it diverged; use an earlier checkpoint or train again (e.g. lower --lr)")
 
 
 def default_metadata(spec: FusionModelSpec, task: str | None) -> dict:

@@ -26,7 +26,7 @@ from ... import __version__, log
 from ...errors import FusekitError, UsageError
 from ...io.atomic import write_text
 from ...io.formats import dump_json, sha256_file
-from . import distributed, state
+from . import distributed, guard, resume, state
 from ...models.augment import AUGMENTATIONS
 from ..guidance import TENSORS_FOR, GuidanceOptions, GuidanceProvider, default_cache_dir
 from .layouts import find_pairs
@@ -176,6 +176,7 @@ def load_run_settings(out: str, given: Settings) -> Settings:
         value = getattr(given, name)
         if value is not None and str(value) != str(getattr(settings, name)):
             raise UsageError(f"--{name} {value} differs from the run being resumed ({getattr(settings, name)})", f"drop --{name} or start a new --out")
+    resume.refuse_changes(settings, given, RESUMABLE_CHANGES)
     for name in RESUMABLE_CHANGES:
         value, default = getattr(given, name), getattr(Settings, name, None)
         if value is not None and value != default:
@@ -345,6 +346,8 @@ def _run(settings: Settings, ctx, stop: StopRequest, torch) -> int:
     for key, value in dataclasses.asdict(provider.info).items():
         if value is not None:
             meta[key] = str(value)
+    if resume_from is not None:
+        meta["history"] = resume.history(stored, step, settings, out, RESUMABLE_CHANGES)
 
     def save(at_epoch: int, at_batch: int) -> Path:
         weights_path, state_path = state.paths_for(out, step)
@@ -395,6 +398,7 @@ def _run(settings: Settings, ctx, stop: StopRequest, torch) -> int:
                     loss.backward()
                 if preset.grad_clip:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), preset.grad_clip)
+                guard.check_step(loss, model.parameters(), step + 1, out, gradients=scaler is None)
                 if scaler is not None:
                     scaler.step(optimizer)
                     scaler.update()
@@ -501,7 +505,7 @@ class _RunFiles:
     def log(self, row: dict) -> None:
         if not self.ctx.is_main:
             return
-        row = {"time": round(time.time(), 3), **row}
+        row = guard.loggable({"time": round(time.time(), 3), **row})
         with open(self.out / "log.jsonl", "a", encoding="utf-8") as stream:
             stream.write(json.dumps(row, sort_keys=True) + "\n")
         log.verbose(json.dumps(row, sort_keys=True))

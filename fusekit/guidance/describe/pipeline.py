@@ -40,7 +40,7 @@ class Pipeline:
 
         `pixels`, when the caller has decoded the images already (e.g. `fuse`), saves reading them twice."""
         if any(str(path) == "-" for path in paths):
-            raise UsageError("describe reads images from files, not stdin", "give the image paths (descriptions record them)")
+            raise UsageError("an image from stdin (-) cannot be described: descriptions record image paths", "give the image's file path")
         pixels = [read_image(path) for path in paths] if pixels is None else pixels
         images = [ImageInfo(str(path), sha256_file(path), role, task, image) for role, path, image in zip(ROLES, paths, pixels)]
         if len(images) == 2:
