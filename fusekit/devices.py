@@ -9,18 +9,26 @@ from .errors import FusekitError, UsageError
 PRECISIONS = ("fp32", "bf16", "fp16")
 
 
+def check_device(spec: str | None) -> str:
+    """The normalised spelling of a `--device` value; a usage error for one no machine has (e.g. ``tpu``).
+
+    Checked by every command, also those whose model runs no tensors, so a typo never passes silently."""
+    spec = (spec or "auto").strip().lower()
+    if not re.fullmatch(r"auto|cpu|cuda(?::\d+)?", spec):
+        raise UsageError(f"unknown device {spec!r}", "use auto, cpu, cuda or cuda:N")
+    return spec
+
+
 def resolve_device(spec: str = "auto"):
     """auto → the first CUDA device when available, else the CPU; cpu; cuda; cuda:N."""
     import torch
 
-    spec = (spec or "auto").strip().lower()
+    spec = check_device(spec)
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if spec == "cpu":
         return torch.device("cpu")
     match = re.fullmatch(r"cuda(?::(\d+))?", spec)
-    if not match:
-        raise UsageError(f"unknown device {spec!r}", "use auto, cpu, cuda or cuda:N")
     if not torch.cuda.is_available():
         raise FusekitError(f"device {spec!r} asked for but CUDA is not available", "use --device cpu or auto")
     index = int(match.group(1) or 0)

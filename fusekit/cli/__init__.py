@@ -70,6 +70,10 @@ def with_common_options(label: str):
             debug, progress = kwargs.pop("debug"), kwargs.pop("progress")
             debug = debug or debug_from_environment()
             log.configure(label, -1 if quiet else (max(verbose, 2) if debug else verbose), progress, debug)
+            if "device" in kwargs:  # a --device no machine has is refused even where no model runs
+                from ..devices import check_device
+
+                check_device(kwargs["device"])
             result = func(*args, **kwargs)
             if isinstance(result, int) and result:
                 raise typer.Exit(result)

@@ -78,7 +78,7 @@ def run(
     summary: Summary = None,
 ) -> int:
     from ..guidance.describe import DescribeOptions, Pipeline, backend_names, default_cache_dir
-    from ..io.atomic import check_not_input, into_folder, write_text
+    from ..io.atomic import check_not_input, check_output_folder, into_folder, write_text
     from ..io.batch import run_batch
     from ..io.formats import write_json
     from ..io.pairs import Item, parse_shard, select, shard_problems, take_shard
@@ -118,6 +118,8 @@ def run(
         return 0
 
     jsonl = output == "-" or output.endswith(".jsonl")
+    if not jsonl:
+        check_output_folder(output, "pairs", "give -o a folder, or -o NAME.jsonl for one JSON Lines file")
     lines: list[str] = []
 
     def target(item: Item) -> str:

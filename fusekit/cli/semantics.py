@@ -62,7 +62,7 @@ def run(
     summary: Summary = None,
 ) -> int:
     from ..devices import resolve_device, resolve_precision
-    from ..io.atomic import check_not_input
+    from ..io.atomic import check_not_input, check_output_folder
     from ..io.batch import run_batch
     from ..io.pairs import parse_shard, select, shard_problems, take_shard
     from ..guidance.semantics import (DEFAULT_DIFFUSION_MODEL, DiffusionSemantics, SIGConfig, generate_semantics,
@@ -83,6 +83,8 @@ def run(
     batch = bool(manifest) or any(os.path.isdir(p) for p in paths or [])
     if batch and (caption or mask):
         raise UsageError("--caption and --mask are for one pair", "give them per pair in a --manifest (caption, mask)")
+    if batch:
+        check_output_folder(output, "pairs")
     for item in items:
         check_not_input(output, item.paths.values())
     torch_device = resolve_device(device)
