@@ -1,7 +1,9 @@
 """Reading and writing images, grey conversion and the YCbCr split used for colour output.
 
 Images are numpy arrays in their file's own range: uint8 or uint16, shape [H, W] (grey) or [H, W, 3] (RGB).
-Alpha is dropped with a warning. `to_grey` follows the metrics reference exactly (BT.601 weights in float32,
+Alpha is dropped with a warning. Pillow decodes everything except 16-bit colour PNGs, which it would truncate to
+8 bits: those are read at full depth with pypng (and written by fusekit's own PNG encoder below); a 16-bit colour
+TIFF, which neither reads at full depth, is refused. `to_grey` follows the metrics reference exactly (BT.601 weights in float32,
 rounded to the nearest integer), which is also how the released FILM code reads its inputs.
 """
 
@@ -33,8 +35,11 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
     data = read_bytes(path, "image")
     name = "stdin" if is_stdio(path) else str(path)
+    if _is_png16_colour(data):
+        return _read_png16(data, name)
     try:
         with Image.open(_io.BytesIO(data)) as image:
+            _refuse_tiff16_colour(image, name)
             image.load()
             array = _pil_to_array(image, name)
     except UnidentifiedImageError as exc:
@@ -44,6 +49,39 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if array.size == 0:
         raise FusekitError(f"{name} has no pixels", "check the file")
     return array
+
+
+def _is_png16_colour(data: bytes) -> bool:
+    """A PNG whose IHDR says 16 bits per sample with colour or alpha (colour types 2, 4, 6)."""
+    return data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 26 and data[24] == 16 and data[25] in (2, 4, 6)
+
+
+def _read_png16(data: bytes, name: str) -> np.ndarray:
+    """A 16-bit colour (or grey + alpha) PNG at full depth, decoded by pypng: uint16 [H, W, 3] (or [H, W])."""
+    import zlib
+
+    import png
+
+    try:
+        width, height, rows, info = png.Reader(bytes=data).asDirect()
+        array = np.vstack([np.asarray(row, np.uint16) for row in rows])
+    except (png.Error, zlib.error, ValueError, EOFError) as exc:
+        raise FusekitError(f"{name} is damaged or truncated ({exc})", "re-export or re-download the image") from exc
+    if array.shape[0] != height:
+        raise FusekitError(f"{name} is truncated", "re-export or re-download the image")
+    planes = info["planes"]
+    array = array.reshape(height, width, planes)
+    if info.get("alpha"):
+        log.warn(f"{name}: alpha channel dropped")
+        array = array[..., :-1]
+    return np.ascontiguousarray(array[..., 0] if array.shape[-1] == 1 else array)
+
+
+def _refuse_tiff16_colour(image, name: str) -> None:
+    """Pillow reads a 16-bit colour TIFF as 8-bit RGB: refuse it rather than lose the low bits silently."""
+    bits = getattr(image, "tag_v2", {}).get(258) if image.format == "TIFF" else None
+    if isinstance(bits, tuple) and len(bits) >= 3 and max(bits) > 8:
+        raise FusekitError(f"{name}: {max(bits)}-bit colour TIFF cannot be read at full depth", "convert it to a 16-bit PNG")
 
 
 def _pil_to_array(image, name: str) -> np.ndarray:
