@@ -146,3 +146,10 @@ def test_metrics_of_a_1x1_triple_says_too_small(tmp_path):
     result = run_fusekit("metrics", tmp_path / "f.png", tmp_path / "a.png", tmp_path / "b.png", "--metrics", "VIF")
     stderr = result.stderr.decode()
     assert result.returncode == 1 and "internal error" not in stderr and "too small" in stderr, stderr
+
+
+def test_a_missing_model_folder_is_named_once(tmp_path):
+    result = run_fusekit("describe", IR, "--task", "ivf", "--backend", "blip2", "--model-path", tmp_path / "absent",
+                         "--no-cache", "-o", tmp_path / "d.json")
+    stderr = assert_user_error(result, "describe", contains="model folder")
+    assert stderr.count("model folder") == 1 and "model model" not in stderr, stderr

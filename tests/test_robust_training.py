@@ -135,3 +135,11 @@ def test_resume_refuses_a_changed_setting_and_records_the_resume(manifest, tmp_p
     _, meta = read_checkpoint(out / "model.safetensors")
     history = json.loads(meta["history"])
     assert [entry["from_step"] for entry in history] == [2] and history[0]["changed"] == {"max_steps": 3}
+
+
+def test_one_epoch_is_said_in_the_singular(manifest, tmp_path, capsys):
+    capsys.readouterr()
+    args = [arg for arg in COMMON if arg != "-q"]
+    assert main(["train", *args, "--data", str(manifest), "--epochs", "1", "--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    assert "1 epoch × 2 steps" in err and "1 epochs" not in err, err

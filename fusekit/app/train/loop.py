@@ -364,7 +364,7 @@ def _run(settings: Settings, ctx, stop: StopRequest, torch) -> int:
 
     if ctx.is_main:
         log.info(f"training {spec.name} for {task} on {len(pairs)} pairs ({selection.items[0].name}, …), "
-                 f"{preset.epochs} epochs × {batches_per_epoch} steps, batch {preset.batch_size}, {ctx.world} process(es) on {device}")
+                 f"{preset.epochs} epoch{'' if preset.epochs == 1 else 's'} × {batches_per_epoch} step{'' if batches_per_epoch == 1 else 's'}, batch {preset.batch_size}, {ctx.world} process(es) on {device}")
     progress = _Progress(ctx.is_main, log.progress_enabled(), preset.epochs, batches_per_epoch)
     model.train()
     stopped = False
