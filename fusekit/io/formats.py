@@ -248,8 +248,10 @@ def read_vlf_text_features(path: str | os.PathLike) -> tuple[dict, dict]:
 
     try:
         array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:  # EOFError: an empty or truncated file
         raise FusekitError(f"{path} is not a readable .npy array", "expected VLF text features [1, L, 768]") from exc
+    if not isinstance(array, np.ndarray):  # an .npz archive of several arrays
+        raise FusekitError(f"{path} is an .npz archive, not one .npy array", "expected VLF text features [1, L, 768]")
     if array.ndim == 3 and array.shape[0] == 1:
         array = array[0]
     if array.ndim != 2 or not np.issubdtype(array.dtype, np.floating):

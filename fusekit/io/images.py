@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io as _io
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -38,12 +39,17 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if _is_png16_colour(data):
         return _read_png16(data, name)
     try:
-        with Image.open(_io.BytesIO(data)) as image:
+        with warnings.catch_warnings(record=True) as caught, Image.open(_io.BytesIO(data)) as image:
+            warnings.simplefilter("always")
             _refuse_tiff16_colour(image, name)
             image.load()
             array = _pil_to_array(image, name)
+        for warning in caught:  # Pillow's own warnings (damaged tags, truncated EXIF) as fusekit's one-line warnings
+            log.warn(f"{name}: {str(warning.message).strip()}")
     except UnidentifiedImageError as exc:
         raise FusekitError(f"{name} is not a readable image", "use PNG, JPEG, TIFF or BMP") from exc
+    except Image.DecompressionBombError as exc:
+        raise _too_large(name, exc) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise FusekitError(f"{name} is damaged or truncated ({exc})", "re-export or re-download the image") from exc
     if array.size == 0:
@@ -64,6 +70,8 @@ def _read_png16(data: bytes, name: str) -> np.ndarray:
 
     try:
         width, height, rows, info = png.Reader(bytes=data).asDirect()
+        if width * height > _max_pixels():
+            raise _too_large(name, f"{width}x{height}")
         array = np.vstack([np.asarray(row, np.uint16) for row in rows])
     except (png.Error, zlib.error, ValueError, EOFError) as exc:
         raise FusekitError(f"{name} is damaged or truncated ({exc})", "re-export or re-download the image") from exc
@@ -75,6 +83,17 @@ def _read_png16(data: bytes, name: str) -> np.ndarray:
         log.warn(f"{name}: alpha channel dropped")
         array = array[..., :-1]
     return np.ascontiguousarray(array[..., 0] if array.shape[-1] == 1 else array)
+
+
+def _max_pixels() -> int:
+    """Pillow's decompression-bomb limit (twice its warning size), applied to every decoder."""
+    from PIL import Image
+
+    return 2 * int(Image.MAX_IMAGE_PIXELS or 2**62)
+
+
+def _too_large(name: str, why) -> FusekitError:
+    return FusekitError(f"{name} is too large to decode ({why})", "a damaged header, or an image to split into tiles first")
 
 
 def _refuse_tiff16_colour(image, name: str) -> None:

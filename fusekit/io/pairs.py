@@ -78,6 +78,10 @@ def match_folders(folders: dict[str, str | os.PathLike]) -> Selection:
     return Selection(items, problems)
 
 
+# Manifest fields holding a path (resolved against the manifest's folder), besides the roles.
+PATH_FIELDS = ("text", "image_features", "semantics", "mask", "out")
+
+
 def read_manifest(path: str | os.PathLike, roles: tuple[str, ...] = ("a", "b")) -> Selection:
     """Items from a JSON Lines (or JSON list) manifest; each line needs a path for every role in `roles`."""
     text = read_bytes(path, "manifest").decode("utf-8", errors="replace")
@@ -90,10 +94,15 @@ def read_manifest(path: str | os.PathLike, roles: tuple[str, ...] = ("a", "b")) 
             entries = [json.loads(line) for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     except json.JSONDecodeError as exc:
         raise FusekitError(f"manifest {path}: line {exc.lineno}: not JSON ({exc.msg})", "one JSON object per line, e.g. {\"a\": ..., \"b\": ...}") from exc
+    if not isinstance(entries, list):
+        raise FusekitError(f"manifest {path} is not a list of objects", "one JSON object per line, or a JSON list of them")
     items, problems, seen = [], [], set()
     for number, entry in enumerate(entries, 1):
         if not isinstance(entry, dict):
             raise FusekitError(f"manifest {path}: entry {number} is not an object", "one JSON object per line")
+        wrong = [key for key in ("name", *roles, *PATH_FIELDS) if entry.get(key) is not None and not isinstance(entry[key], str)]
+        if wrong:
+            raise FusekitError(f"manifest {path}: entry {number}: {wrong[0]!r} is not a string", "paths and names are JSON strings")
         missing = [role for role in roles if not entry.get(role)]
         name = str(entry.get("name") or (Path(entry[roles[0]]).stem if entry.get(roles[0]) else f"line{number}"))
         if missing:
@@ -103,7 +112,7 @@ def read_manifest(path: str | os.PathLike, roles: tuple[str, ...] = ("a", "b")) 
             raise UsageError(f"manifest {path}: name {name!r} appears twice", "give each entry a unique 'name'")
         seen.add(name)
         paths = {role: _resolve(base, entry[role]) for role in roles}
-        fields = {key: _resolve(base, value) if key in ("text", "image_features", "semantics", "mask", "out") else value for key, value in entry.items() if key not in roles and key != "name"}
+        fields = {key: _resolve(base, value) if key in PATH_FIELDS else value for key, value in entry.items() if key not in roles and key != "name"}
         items.append(Item(name, paths, fields))
     if not items and not problems:
         raise FusekitError(f"manifest {path} is empty", "add one JSON object per item")

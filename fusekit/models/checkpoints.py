@@ -88,14 +88,16 @@ def _read_torch(data: bytes, source: str) -> dict:
 
     if data[:4] == b"PK\x03\x04":
         try:
-            zipfile.ZipFile(io.BytesIO(data)).testzip()
-        except (zipfile.BadZipFile, EOFError, OSError) as exc:
+            damaged_member = zipfile.ZipFile(io.BytesIO(data)).testzip()
+        except Exception as exc:  # zipfile raises BadZipFile, EOFError, OSError, UnicodeDecodeError, ... on damage
             raise FusekitError(f"{source} is truncated or damaged", "download or copy the checkpoint again") from exc
+        if damaged_member is not None:
+            raise FusekitError(f"{source} is damaged ({damaged_member} fails its checksum)", "download or copy the checkpoint again")
     try:
         loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise FusekitError(f"{source} holds more than weights (refused to unpickle code)", "save just the state dict with torch.save({'model': model.state_dict()})") from exc
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+    except Exception as exc:  # a damaged archive surfaces as any of a dozen exception types inside torch.load
         raise FusekitError(f"{source} is truncated or not a PyTorch checkpoint", "download or copy the checkpoint again") from exc
     state = loaded
     if isinstance(loaded, dict):
