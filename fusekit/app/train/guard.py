@@ -11,23 +11,29 @@ import math
 from pathlib import Path
 
 from ...errors import FusekitError
-from . import state
+from . import distributed, state
 
 
-def check_step(loss, parameters, step: int, out: str | Path, gradients: bool = True) -> None:
+def check_step(loss, parameters, step: int, out: str | Path, gradients: bool = True, ctx=None) -> None:
     """Raise a `FusekitError` when the loss of `step` (or, with `gradients`, any parameter's gradient) is NaN/inf.
 
     `gradients` is False under fp16 loss scaling, whose grad scaler expects the odd overflow and skips that step.
+    Under DDP (`ctx`) every process stops when any one finds a bad value, so none waits forever for the others.
     """
     import torch
 
     value = float(loss.detach())
+    problem = None
     if not math.isfinite(value):
-        raise FusekitError(f"the training loss is {value} at step {step}; stopped", _resume_hint(out))
-    if gradients:
+        problem = f"the training loss is {value} at step {step}; stopped"
+    elif gradients:
         grads = [p.grad.detach() for p in parameters if p.grad is not None]
         if grads and not bool(torch.isfinite(torch.nn.utils.get_total_norm(grads)).item()):
-            raise FusekitError(f"a gradient is NaN or infinite at step {step}; stopped", _resume_hint(out))
+            problem = f"a gradient is NaN or infinite at step {step}; stopped"
+    if ctx is not None and distributed.any_true(ctx, problem is not None) and problem is None:
+        problem = f"another process's loss or gradient is not finite at step {step}; stopped"
+    if problem is not None:
+        raise FusekitError(problem, _resume_hint(out))
 
 
 def _resume_hint(out: str | Path) -> str:

@@ -398,7 +398,7 @@ def _run(settings: Settings, ctx, stop: StopRequest, torch) -> int:
                     loss.backward()
                 if preset.grad_clip:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), preset.grad_clip)
-                guard.check_step(loss, model.parameters(), step + 1, out, gradients=scaler is None)
+                guard.check_step(loss, model.parameters(), step + 1, out, gradients=scaler is None, ctx=ctx)
                 if scaler is not None:
                     scaler.step(optimizer)
                     scaler.update()
