@@ -64,19 +64,21 @@ def _is_png16_colour(data: bytes) -> bool:
 
 def _read_png16(data: bytes, name: str) -> np.ndarray:
     """A 16-bit colour (or grey + alpha) PNG at full depth, decoded by pypng: uint16 [H, W, 3] (or [H, W])."""
-    import zlib
-
     import png
 
+    damaged = "re-export or re-download the image"
     try:
         width, height, rows, info = png.Reader(bytes=data).asDirect()
-        if width * height > _max_pixels():
-            raise _too_large(name, f"{width}x{height}")
+    except Exception as exc:  # pypng's own errors, zlib's, struct's ...: all mean a damaged file
+        raise FusekitError(f"{name} is damaged or truncated ({exc})", damaged) from exc
+    if width * height > _max_pixels():
+        raise _too_large(name, f"{width}x{height}")
+    try:
         array = np.vstack([np.asarray(row, np.uint16) for row in rows])
-    except (png.Error, zlib.error, ValueError, EOFError) as exc:
-        raise FusekitError(f"{name} is damaged or truncated ({exc})", "re-export or re-download the image") from exc
+    except Exception as exc:  # rows decode lazily: a damaged stream fails here (IndexError, struct.error, ...)
+        raise FusekitError(f"{name} is damaged or truncated ({exc or type(exc).__name__})", damaged) from exc
     if array.shape[0] != height:
-        raise FusekitError(f"{name} is truncated", "re-export or re-download the image")
+        raise FusekitError(f"{name} is truncated", damaged)
     planes = info["planes"]
     array = array.reshape(height, width, planes)
     if info.get("alpha"):
