@@ -34,12 +34,13 @@ def _text_features(tmp_path) -> bytes:
     return path.read_bytes()
 
 
-def _description() -> bytes:
+def _description(field: str, value) -> bytes:
+    """A real description with one of its first image's texts replaced."""
     from fusekit.guidance.describe import DescribeOptions, Pipeline
 
     document = Pipeline(["stats"], DescribeOptions()).describe([str(IR), str(VI)], "ivf")
-    document["images"][0]["texts"]["levels"] = ["not", "an", "object"]
-    return json.dumps(document).encode()
+    document["images"][0]["texts"][field] = value
+    return json.dumps(document).encode()  # Python writes float("inf") as the non-JSON literal Infinity
 
 
 CASES = {
@@ -49,7 +50,8 @@ CASES = {
     "checkpoint with a flipped header byte": ("fuse", lambda t: _flipped(_bundled(), 20), "{input}.safetensors", ["fuse", IR, VI, "--task", "ivf", "--model", "compact", "--weights", "{input}", "-o", "{out}.png"]),
     "released .pth cut short": ("models import", lambda t: _released_pth()[:5000], "{input}.pth", ["models", "import", "{input}", "--model", "compact", "--task", "ivf", "-o", "{out}.safetensors"]),
     "text features with noise for tensors": ("fuse", lambda t: _text_features(t)[:200] + b"\x00" * 17, "{input}.safetensors", ["fuse", IR, VI, "--task", "ivf", "--model", "compact", "--text", "{input}", "-o", "{out}.png"]),
-    "descriptions with levels as a list": ("encode-text", lambda t: _description(), "{input}.json", ["encode-text", "{input}", "-o", "{out}.safetensors"]),
+    "descriptions with levels as a list": ("encode-text", lambda t: _description("levels", ["not", "an", "object"]), "{input}.json", ["encode-text", "{input}", "-o", "{out}.safetensors"]),
+    "descriptions with Infinity": ("encode-text", lambda t: _description("mean", float("inf")), "{input}.json", ["encode-text", "{input}", "-o", "{out}.safetensors"]),
     "manifest with a number for a path": ("metrics", lambda t: json.dumps({"fused": 3, "a": str(IR), "b": str(VI)}).encode(), "{input}.jsonl", ["metrics", "--manifest", "{input}", "-o", "{out}.json"]),
 }
 
