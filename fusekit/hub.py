@@ -24,7 +24,7 @@ def load_pretrained(loader, model_id: str, model_path: str | None, what: str, **
     """`loader(source, local_files_only=..., **kwargs)` (a `from_pretrained`), errors turned into user errors."""
     if model_path:
         if not Path(model_path).is_dir():
-            raise FusekitError(f"{what} model folder not found: {model_path}", "give the folder that holds config.json and the weights")
+            raise FusekitError(f"model folder for the {what} not found: {model_path}", "give the folder that holds config.json and the weights")
         source, local_only = model_path, True
     else:
         source, local_only = model_id, hub_offline()

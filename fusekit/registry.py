@@ -10,7 +10,7 @@ import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-from .errors import FusekitError
+from .errors import UsageError
 
 T = TypeVar("T")
 
@@ -50,9 +50,10 @@ class Registry(Generic[T]):
             return self._aliases[key]
         choices = list(self._entries) + list(self._aliases)
         close = difflib.get_close_matches(key, choices, n=1, cutoff=0.5)
-        suggestion = f"did you mean {close[0]!r}? " if close else ""
+        # Suggest the registered name an alias stands for: the listing shows registered names only.
+        suggestion = f"did you mean {self._aliases.get(close[0], close[0])!r}? " if close else ""
         listing = self.list_hint or f"known: {', '.join(sorted(self._entries))}"
-        raise FusekitError(f"unknown {self.kind} {name!r}", f"{suggestion}{listing}")
+        raise UsageError(f"unknown {self.kind} {name!r}", f"{suggestion}{listing}")
 
     def get(self, name: str) -> T:
         return self._entries[self.canonical(name)]

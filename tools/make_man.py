@@ -15,7 +15,9 @@ sys.path.insert(0, str(REPO))
 
 
 def _escape(text: str) -> str:
-    text = text.replace("\\", "\\\\").replace("-", "\\-")
+    from fusekit.cli.markup import as_written
+
+    text = as_written(text).replace("\\", "\\\\").replace("-", "\\-")
     return "\n".join(("\\&" + line) if line.startswith((".", "'")) else line for line in text.splitlines())
 
 

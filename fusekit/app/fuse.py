@@ -28,7 +28,7 @@ import numpy as np
 from .. import log
 from ..errors import FusekitError, UsageError
 from ..guidance.kinds import KINDS, SPATIAL_GUIDANCE
-from ..io.images import grey_input, read_image, rgb_input, rgb_to_ycbcr, to_float, to_grey, merge_luma, from_float
+from ..io.images import grey_input, read_image, rgb_input, rgb_to_ycbcr, to_float, to_grey, merge_luma, from_float, require_finite
 from ..io.pairs import Item
 from ..models.registry import FUSION_MODELS, FusionModelSpec
 from .guidance import GuidanceOptions, fuse_guidance
@@ -91,6 +91,7 @@ def film_postprocess(raw: np.ndarray) -> np.ndarray:
 
 def finish(raw: np.ndarray, chroma: np.ndarray | None, postprocess: str, bits: int) -> np.ndarray:
     """Model output (luma [H, W], or RGB [H, W, 3] from an rgb model) → the uint8/uint16 image to write."""
+    require_finite(raw, "the model's output")
     if postprocess == "film":
         levels = film_postprocess(raw)
         if chroma is None:

@@ -19,6 +19,7 @@ import typer
 
 from .. import __version__, log
 from ..errors import EXIT_FAILURE, EXIT_USAGE, FusekitError, UsageError
+from .markup import escaped, with_escaped_help
 
 app = typer.Typer(
     name="fusekit",
@@ -62,7 +63,7 @@ def with_common_options(label: str):
     def decorate(func):
         hints = typing.get_type_hints(func, include_extras=True)
         parameters = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in inspect.signature(func).parameters.values()]
-        parameters += _COMMON
+        parameters = [p.replace(annotation=with_escaped_help(p.annotation)) for p in parameters + _COMMON]
 
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
@@ -70,6 +71,10 @@ def with_common_options(label: str):
             debug, progress = kwargs.pop("debug"), kwargs.pop("progress")
             debug = debug or debug_from_environment()
             log.configure(label, -1 if quiet else (max(verbose, 2) if debug else verbose), progress, debug)
+            if "device" in kwargs:  # a --device no machine has is refused even where no model runs
+                from ..devices import check_device
+
+                check_device(kwargs["device"])
             result = func(*args, **kwargs)
             if isinstance(result, int) and result:
                 raise typer.Exit(result)
@@ -88,7 +93,8 @@ def command(name: str, group: typer.Typer | None = None, label: str | None = Non
     """
 
     def decorate(func):
-        (group or app).command(name, **options)(with_common_options(label or name)(func))
+        help_text = escaped(options.pop("help", None) or inspect.getdoc(func))
+        (group or app).command(name, help=help_text, **options)(with_common_options(label or name)(func))
         return func
 
     return decorate

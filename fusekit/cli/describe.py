@@ -78,7 +78,7 @@ def run(
     summary: Summary = None,
 ) -> int:
     from ..guidance.describe import DescribeOptions, Pipeline, backend_names, default_cache_dir
-    from ..io.atomic import check_not_input, into_folder, write_text
+    from ..io.atomic import check_not_input, check_output_folder, into_folder, write_text
     from ..io.formats import write_json
     from ..io.pairs import Item
 
@@ -95,7 +95,7 @@ def run(
     _warn_unused(names, options)
     paths = paths or []
     single = len(paths) == 1 and not manifest and not os.path.isdir(paths[0])
-    work = work_for(paths, manifest, shard, items=[Item(Path(paths[0]).stem, {"a": paths[0]})] if single else None)
+    work = work_for(paths, manifest, shard, items=[Item(Path(paths[0]).stem, {"a": paths[0]}, single=True)] if single else None)
     batch, items = work.many, work.items
     for item in items:
         check_not_input(output, item.paths.values())
@@ -110,6 +110,8 @@ def run(
         return 0
 
     jsonl = output == "-" or output.endswith(".jsonl")
+    if not jsonl:
+        check_output_folder(output, "pairs", "give -o a folder, or -o NAME.jsonl for one JSON Lines file")
     lines: list[str] = []
 
     def target(item: Item) -> str:

@@ -50,7 +50,7 @@ def run(
     skip_existing: SkipExisting = False,
     summary: Summary = None,
 ) -> int:
-    from ..io.atomic import check_not_input
+    from ..io.atomic import check_not_input, check_output_folder
     from ..io.images import write_image
     from ..app import fuse as runner
 
@@ -62,8 +62,8 @@ def run(
         raise UsageError("no output given", "add -o FUSED.png for one pair, -o DIR for many")
     if not single and output == "-":
         raise UsageError("-o - (stdout) takes one pair only", "give an output folder")
-    if not single and output and os.path.isfile(output):
-        raise UsageError(f"output {output} is a file, but several pairs need a folder", "give -o a folder")
+    if not single and output:
+        check_output_folder(output, "pairs")
     colour_mode = "auto" if colour is None else "colour" if colour else "grey"
     fuser = runner.Fuser(
         model, task, weights, device=device,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Annotated
 
 import typer
@@ -26,17 +27,24 @@ def list_models(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="fusion models")
-    for column in ("name", "kind", "tasks", "needs", "bundled weights", "summary"):
-        table.add_column(column)
+    columns = ("name", "kind", "tasks", "needs", "bundled weights", "summary")
+    cells = []
     for row in rows:
         needs = ", ".join(row["needs"]) or "—"
         if row["text_encoder"]:
             needs += f" ({row['text_encoder']}, {row['text_dim']}-d)"
-        table.add_row(row["name"], row["kind"], ", ".join(row["tasks"]), needs, ", ".join(row["bundled_weights"]) or "—", row["summary"])
+        cells.append((row["name"], row["kind"], ", ".join(row["tasks"]), needs, ", ".join(row["bundled_weights"]) or "—", row["summary"]))
+    if not sys.stdout.isatty():  # a pipe or a file gets tab-separated values, as `fusekit metrics` writes them
+        typer.echo("\n".join("\t".join(line) for line in [columns, *cells]))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="fusion models")
+    for column in columns:
+        table.add_column(column)
+    for line in cells:
+        table.add_row(*line)
     Console().print(table)
 
 

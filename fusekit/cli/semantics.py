@@ -62,7 +62,7 @@ def run(
     summary: Summary = None,
 ) -> int:
     from ..devices import resolve_device, resolve_precision
-    from ..io.atomic import check_not_input
+    from ..io.atomic import check_not_input, check_output_folder
     from ..guidance.semantics import (DEFAULT_DIFFUSION_MODEL, DiffusionSemantics, SIGConfig, generate_semantics,
                                          write_semantics)
 
@@ -79,6 +79,8 @@ def run(
     batch, items = work.many, work.items
     if batch and (caption or mask):
         raise UsageError("--caption and --mask are for one pair", "give them per pair in a --manifest (caption, mask)")
+    if batch:
+        check_output_folder(output, "pairs")
     for item in items:
         check_not_input(output, item.paths.values())
     torch_device = resolve_device(device)

@@ -90,7 +90,7 @@ def run(
     deterministic: Annotated[bool, typer.Option("--deterministic", help="Deterministic kernels only (slower on CUDA).")] = False,
     device: Device = "auto",
     precision: Precision = "fp32",
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its newest checkpoint.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its newest checkpoint (only --epochs, --max-steps, --checkpoint-every, --keep, --log-every, --val-every, --device, --precision, --workers may change).")] = False,
     max_steps: Annotated[Optional[int], typer.Option("--max-steps", min=1, help="Stop after this many optimizer steps in total.")] = None,
     checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=0, help="Also checkpoint every N steps (0: each epoch only).")] = 0,
     keep: Annotated[int, typer.Option("--keep", min=1, help="Checkpoints kept in --out/checkpoints.")] = 3,

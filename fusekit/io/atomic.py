@@ -14,9 +14,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import FusekitError
+from ..errors import FusekitError, UsageError
 
 TEMP_PREFIX = ".fusekit-tmp-"
+# Endings of the files fusekit reads and writes: a many-item output ending so is a file name, not a folder to make.
+FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".json", ".jsonl", ".csv", ".tsv", ".txt",
+                 ".safetensors", ".npy", ".pt", ".pth")
 
 
 def is_stdio(path: str | os.PathLike | None) -> bool:
@@ -99,3 +102,16 @@ def into_folder(output: str | os.PathLike, name: str, suffix: str) -> str:
     if not is_stdio(output) and Path(output).is_dir():
         return str(Path(output) / f"{name}{suffix}")
     return str(output)
+
+
+def check_output_folder(output: str | os.PathLike, items: str, hint: str = "give -o a folder") -> None:
+    """Refuse a file-like output (``-o out.png``, an existing file) where many `items` need a folder.
+
+    Checked before any work, so no folder named like a file is ever created."""
+    path = Path(output)
+    if path.is_dir():
+        return
+    if path.exists():
+        raise UsageError(f"output {output} is a file, but several {items} need a folder", hint)
+    if path.suffix.lower() in FILE_SUFFIXES:
+        raise UsageError(f"output {output} looks like a file name, but several {items} need a folder", hint)

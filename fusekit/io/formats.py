@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import struct
 from typing import Any
@@ -134,6 +135,8 @@ def new_descriptions(task: str, backends: list[str], models: dict[str, str], ima
 
 def validate_descriptions(document: dict, source: str) -> None:
     check_schema(document.get("schema"), "descriptions", source)
+    if not _finite(document):  # Python's json reads NaN/Infinity, which JSON has not (and writing them back fails)
+        raise FusekitError(f"{source} holds NaN or Infinity, which are not JSON", "re-run fusekit describe")
     if document.get("task") not in TASKS:
         raise FusekitError(f"{source}: task must be one of {', '.join(TASKS)}", "re-run fusekit describe with --task")
     images = document.get("images")
@@ -154,6 +157,16 @@ def validate_descriptions(document: dict, source: str) -> None:
         levels = texts.get("levels")
         if levels is not None and (not isinstance(levels, dict) or set(levels) - set(TEXT_LEVELS)):
             raise FusekitError(f"{where}: levels must map {', '.join(TEXT_LEVELS)} to text", "re-run fusekit describe")
+
+
+def _finite(value) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(item) for item in value.values())
+    if isinstance(value, list):
+        return all(_finite(item) for item in value)
+    return True
 
 
 def read_descriptions(path: str | os.PathLike) -> dict:
@@ -248,8 +261,10 @@ def read_vlf_text_features(path: str | os.PathLike) -> tuple[dict, dict]:
 
     try:
         array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # a damaged header fails as OSError, ValueError, EOFError, SyntaxError, TokenError, ...
         raise FusekitError(f"{path} is not a readable .npy array", "expected VLF text features [1, L, 768]") from exc
+    if not isinstance(array, np.ndarray):  # an .npz archive of several arrays
+        raise FusekitError(f"{path} is an .npz archive, not one .npy array", "expected VLF text features [1, L, 768]")
     if array.ndim == 3 and array.shape[0] == 1:
         array = array[0]
     if array.ndim != 2 or not np.issubdtype(array.dtype, np.floating):

@@ -1,7 +1,9 @@
 """Reading and writing images, grey conversion and the YCbCr split used for colour output.
 
 Images are numpy arrays in their file's own range: uint8 or uint16, shape [H, W] (grey) or [H, W, 3] (RGB).
-Alpha is dropped with a warning. `to_grey` follows the metrics reference exactly (BT.601 weights in float32,
+Alpha is dropped with a warning. Pillow decodes everything except 16-bit colour PNGs, which it would truncate to
+8 bits: those are read at full depth with pypng (and written by fusekit's own PNG encoder below); a 16-bit colour
+TIFF, which neither reads at full depth, is refused. `to_grey` follows the metrics reference exactly (BT.601 weights in float32,
 rounded to the nearest integer), which is also how the released FILM code reads its inputs.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import io as _io
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -33,17 +36,73 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
     data = read_bytes(path, "image")
     name = "stdin" if is_stdio(path) else str(path)
+    if _is_png16_colour(data):
+        return _read_png16(data, name)
     try:
-        with Image.open(_io.BytesIO(data)) as image:
+        with warnings.catch_warnings(record=True) as caught, Image.open(_io.BytesIO(data)) as image:
+            warnings.simplefilter("always")
+            _refuse_tiff16_colour(image, name)
             image.load()
             array = _pil_to_array(image, name)
+        for warning in caught:  # Pillow's own warnings (damaged tags, truncated EXIF) as fusekit's one-line warnings
+            log.warn(f"{name}: {str(warning.message).strip()}")
     except UnidentifiedImageError as exc:
         raise FusekitError(f"{name} is not a readable image", "use PNG, JPEG, TIFF or BMP") from exc
+    except Image.DecompressionBombError as exc:
+        raise _too_large(name, exc) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise FusekitError(f"{name} is damaged or truncated ({exc})", "re-export or re-download the image") from exc
     if array.size == 0:
         raise FusekitError(f"{name} has no pixels", "check the file")
     return array
+
+
+def _is_png16_colour(data: bytes) -> bool:
+    """A PNG whose IHDR says 16 bits per sample with colour or alpha (colour types 2, 4, 6)."""
+    return data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 26 and data[24] == 16 and data[25] in (2, 4, 6)
+
+
+def _read_png16(data: bytes, name: str) -> np.ndarray:
+    """A 16-bit colour (or grey + alpha) PNG at full depth, decoded by pypng: uint16 [H, W, 3] (or [H, W])."""
+    import png
+
+    damaged = "re-export or re-download the image"
+    try:
+        width, height, rows, info = png.Reader(bytes=data).asDirect()
+    except Exception as exc:  # pypng's own errors, zlib's, struct's ...: all mean a damaged file
+        raise FusekitError(f"{name} is damaged or truncated ({exc})", damaged) from exc
+    if width * height > _max_pixels():
+        raise _too_large(name, f"{width}x{height}")
+    try:
+        array = np.vstack([np.asarray(row, np.uint16) for row in rows])
+    except Exception as exc:  # rows decode lazily: a damaged stream fails here (IndexError, struct.error, ...)
+        raise FusekitError(f"{name} is damaged or truncated ({exc or type(exc).__name__})", damaged) from exc
+    if array.shape[0] != height:
+        raise FusekitError(f"{name} is truncated", damaged)
+    planes = info["planes"]
+    array = array.reshape(height, width, planes)
+    if info.get("alpha"):
+        log.warn(f"{name}: alpha channel dropped")
+        array = array[..., :-1]
+    return np.ascontiguousarray(array[..., 0] if array.shape[-1] == 1 else array)
+
+
+def _max_pixels() -> int:
+    """Pillow's decompression-bomb limit (twice its warning size), applied to every decoder."""
+    from PIL import Image
+
+    return 2 * int(Image.MAX_IMAGE_PIXELS or 2**62)
+
+
+def _too_large(name: str, why) -> FusekitError:
+    return FusekitError(f"{name} is too large to decode ({why})", "a damaged header, or an image to split into tiles first")
+
+
+def _refuse_tiff16_colour(image, name: str) -> None:
+    """Pillow reads a 16-bit colour TIFF as 8-bit RGB: refuse it rather than lose the low bits silently."""
+    bits = getattr(image, "tag_v2", {}).get(258) if image.format == "TIFF" else None
+    if isinstance(bits, tuple) and len(bits) >= 3 and max(bits) > 8:
+        raise FusekitError(f"{name}: {max(bits)}-bit colour TIFF cannot be read at full depth", "convert it to a 16-bit PNG")
 
 
 def _pil_to_array(image, name: str) -> np.ndarray:
@@ -130,10 +189,17 @@ def merge_luma(y: np.ndarray, chroma: np.ndarray) -> np.ndarray:
     return ycbcr_to_rgb(np.concatenate([y[..., None].astype(np.float32), chroma.astype(np.float32)], axis=-1))
 
 
+def require_finite(image: np.ndarray, what: str = "the fused image") -> None:
+    """Refuse NaN or infinite pixels: cast to integers they turn silently into black (or arbitrary) pixels."""
+    if image.dtype.kind == "f" and not np.isfinite(image).all():
+        raise FusekitError(f"{what} has NaN or infinite pixels", "the model's weights or inputs are broken; check --weights")
+
+
 def from_float(image: np.ndarray, bits: int = 8) -> np.ndarray:
-    """[0, 1] floats → uint8 or uint16, rounded to nearest."""
+    """[0, 1] floats → uint8 or uint16, rounded to nearest; non-finite pixels are refused."""
     if bits not in (8, 16):
         raise FusekitError(f"unsupported bit depth {bits}", "use 8 or 16")
+    require_finite(image)
     top = 255.0 if bits == 8 else 65535.0
     dtype = np.uint8 if bits == 8 else np.uint16
     return np.round(np.clip(image, 0.0, 1.0) * top).astype(dtype)

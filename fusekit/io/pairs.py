@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import log
 from ..errors import FusekitError, UsageError
 from .atomic import read_bytes
 from .images import is_image_path
@@ -26,6 +27,9 @@ class Item:
     name: str
     paths: dict[str, str]
     fields: dict = field(default_factory=dict)
+    # Named one by one on the command line (not from a folder or manifest): never sharded away, so a one-pair
+    # command inside a SLURM array job still does its work.
+    single: bool = False
 
     @property
     def a(self) -> str:
@@ -74,6 +78,10 @@ def match_folders(folders: dict[str, str | os.PathLike]) -> Selection:
     return Selection(items, problems)
 
 
+# Manifest fields holding a path (resolved against the manifest's folder), besides the roles.
+PATH_FIELDS = ("text", "image_features", "semantics", "mask", "out")
+
+
 def read_manifest(path: str | os.PathLike, roles: tuple[str, ...] = ("a", "b")) -> Selection:
     """Items from a JSON Lines (or JSON list) manifest; each line needs a path for every role in `roles`."""
     text = read_bytes(path, "manifest").decode("utf-8", errors="replace")
@@ -86,20 +94,25 @@ def read_manifest(path: str | os.PathLike, roles: tuple[str, ...] = ("a", "b")) 
             entries = [json.loads(line) for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     except json.JSONDecodeError as exc:
         raise FusekitError(f"manifest {path}: line {exc.lineno}: not JSON ({exc.msg})", "one JSON object per line, e.g. {\"a\": ..., \"b\": ...}") from exc
+    if not isinstance(entries, list):
+        raise FusekitError(f"manifest {path} is not a list of objects", "one JSON object per line, or a JSON list of them")
     items, problems, seen = [], [], set()
     for number, entry in enumerate(entries, 1):
         if not isinstance(entry, dict):
             raise FusekitError(f"manifest {path}: entry {number} is not an object", "one JSON object per line")
+        wrong = [key for key in ("name", *roles, *PATH_FIELDS) if entry.get(key) is not None and not isinstance(entry[key], str)]
+        if wrong:
+            raise FusekitError(f"manifest {path}: entry {number}: {wrong[0]!r} is not a string", "paths and names are JSON strings")
         missing = [role for role in roles if not entry.get(role)]
         name = str(entry.get("name") or (Path(entry[roles[0]]).stem if entry.get(roles[0]) else f"line{number}"))
         if missing:
             problems.append((name, f"manifest entry {number} lacks {', '.join(missing)}"))
             continue
         if name in seen:
-            raise FusekitError(f"manifest {path}: name {name!r} appears twice", "give each entry a unique 'name'")
+            raise UsageError(f"manifest {path}: name {name!r} appears twice", "give each entry a unique 'name'")
         seen.add(name)
         paths = {role: _resolve(base, entry[role]) for role in roles}
-        fields = {key: _resolve(base, value) if key in ("text", "image_features", "semantics", "mask", "out") else value for key, value in entry.items() if key not in roles and key != "name"}
+        fields = {key: _resolve(base, value) if key in PATH_FIELDS else value for key, value in entry.items() if key not in roles and key != "name"}
         items.append(Item(name, paths, fields))
     if not items and not problems:
         raise FusekitError(f"manifest {path} is empty", "add one JSON object per item")
@@ -139,7 +152,7 @@ def select(positional: list[str], manifest: str | None = None, roles: tuple[str,
     if any(os.path.isdir(path) for path in positional):
         raise UsageError("mix of files and folders", "give all files (one item) or all folders (matched by name)")
     name = Path(positional[0]).stem if positional[0] != "-" else "stdin"
-    return Selection([Item(name, dict(zip(roles, positional)))])
+    return Selection([Item(name, dict(zip(roles, positional)), single=True)])
 
 
 # ----------------------------------------------------------------------------------------------- sharding
@@ -171,12 +184,20 @@ def parse_shard(spec: str | None, environ: dict[str, str] | None = None) -> tupl
 
 
 def take_shard(items: list[Item], shard: tuple[int, int] | None) -> list[Item]:
-    """Items ``K, K+N, K+2N, …`` of the name-sorted list: shards are disjoint and together cover everything."""
-    if shard is None:
+    """Items ``K, K+N, K+2N, …`` of the name-sorted list: shards are disjoint and together cover everything.
+
+    Sharding is for many-item inputs (folders, manifests): an item named on the command line (`Item.single`) is
+    always kept, whatever the shard. A shard left with no items says so on stderr rather than finishing silently.
+    """
+    if shard is None or all(item.single for item in items):
         return items
     index, total = shard
     ordered = sorted(items, key=lambda item: item.name)
-    return ordered[index::total]
+    taken = ordered[index::total]
+    if not taken:
+        count = f"{len(items)} item" + ("" if len(items) == 1 else "s")
+        log.warn(f"shard {index}/{total} has no items ({count} for {total} shards); nothing to do")
+    return taken
 
 
 def shard_problems(problems: list[tuple[str, str]], shard: tuple[int, int] | None) -> list[tuple[str, str]]:

@@ -91,20 +91,42 @@ def _fmt(value: float | None) -> str:
 
 
 def _print_table(convention: str, names: list[str], rows: list[dict]) -> None:
+    """One table when it fits the terminal; else the metrics split over several tables of the same rows, each as
+    wide as the terminal allows, so no number or header is ever cut (80 columns hold 5-6 metrics)."""
     from rich.console import Console
+    from rich.measure import Measurement
+
+    console = Console()
+    means = column_means(rows, names) if len(rows) > 1 else None
+
+    def fits(group: list[str]) -> bool:  # measured without a width limit: a measurement is clamped to the limit
+        unlimited = console.options.update_width(1_000_000)
+        return Measurement.get(console, unlimited, _table(group, rows, means)).maximum <= console.width
+
+    groups: list[list[str]] = []
+    for name in names:
+        if groups and fits([*groups[-1], name]):
+            groups[-1].append(name)
+        else:
+            groups.append([name])
+    for index, group in enumerate(groups):
+        title = f"fusion metrics, {convention} convention" + (f" ({index + 1}/{len(groups)})" if len(groups) > 1 else "")
+        console.print(_table(group, rows, means, title))
+
+
+def _table(names: list[str], rows: list[dict], means: dict | None, title: str | None = None):
     from rich.table import Table
 
-    table = Table(title=f"fusion metrics, {convention} convention", title_justify="left")
-    table.add_column("name")
+    table = Table(title=title, title_justify="left")
+    table.add_column("name", overflow="fold")
     for name in names:
         arrow = "↑" if METRICS.get(name).higher_is_better else "↓"
-        table.add_column(f"{name} {arrow}", justify="right")
+        table.add_column(f"{name} {arrow}", justify="right", no_wrap=True)
     for r in rows:
         table.add_row(r["name"], *(_fmt(r[name]) for name in names))
-    if len(rows) > 1:
-        means = column_means(rows, names)
+    if means is not None:
         table.add_row("mean", *(_fmt(means[name]) for name in names), style="bold")
-    Console().print(table)
+    return table
 
 
 def print_registry(as_json: bool) -> None:

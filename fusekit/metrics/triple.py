@@ -76,6 +76,8 @@ def check_sizes(f: np.ndarray, a: np.ndarray | None, b: np.ndarray | None) -> No
                 f"size mismatch: fused is {f.shape[1]}x{f.shape[0]}, {role} is {source.shape[1]}x{source.shape[0]}",
                 "metrics compare images of the same size",
             )
+    if min(f.shape[:2]) < 2:  # no pixel differences, gradients or windows: every metric but EN would be NaN
+        raise FusekitError(f"fused is {f.shape[1]}x{f.shape[0]}: too small for metrics", "metrics need images of at least 2x2 pixels")
 
 
 def evaluator_triples(f, a, b) -> list[Triple]:

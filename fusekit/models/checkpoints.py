@@ -88,14 +88,16 @@ def _read_torch(data: bytes, source: str) -> dict:
 
     if data[:4] == b"PK\x03\x04":
         try:
-            zipfile.ZipFile(io.BytesIO(data)).testzip()
-        except (zipfile.BadZipFile, EOFError, OSError) as exc:
+            damaged_member = zipfile.ZipFile(io.BytesIO(data)).testzip()
+        except Exception as exc:  # zipfile raises BadZipFile, EOFError, OSError, UnicodeDecodeError, ... on damage
             raise FusekitError(f"{source} is truncated or damaged", "download or copy the checkpoint again") from exc
+        if damaged_member is not None:
+            raise FusekitError(f"{source} is damaged ({damaged_member} fails its checksum)", "download or copy the checkpoint again")
     try:
         loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise FusekitError(f"{source} holds more than weights (refused to unpickle code)", "save just the state dict with torch.save({'model': model.state_dict()})") from exc
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+    except Exception as exc:  # a damaged archive surfaces as any of a dozen exception types inside torch.load
         raise FusekitError(f"{source} is truncated or not a PyTorch checkpoint", "download or copy the checkpoint again") from exc
     state = loaded
     if isinstance(loaded, dict):
@@ -145,6 +147,15 @@ def check_state(state: dict, module, source: str, model: str) -> None:
                 f"{source}: parameter {key!r} has shape {list(state[key].shape)}, model {model!r} needs {list(tensor.shape)}",
                 "the weights were made for another configuration of the model",
             )
+    check_finite_weights(state, source)
+
+
+def check_finite_weights(state: dict, source: str) -> None:
+    """Refuse weights holding NaN or inf (e.g. saved by a run whose loss diverged): they fuse to a black image."""
+    for key, tensor in state.items():
+        if tensor.is_floating_point() and not bool(tensor.isfinite().all()):
+            raise FusekitError(f"{source}: parameter {key!r} holds NaN or infinite values",
+                               "the run that wrote it diverged; use an earlier checkpoint or train again (e.g. lower --lr)")
 
 
 def default_metadata(spec: FusionModelSpec, task: str | None) -> dict:

@@ -125,9 +125,11 @@ class ChannelAttention(nn.Module):
                 gram[index] += torch.bmm(q[index].permute(1, 2, 0), k[index].permute(1, 0, 2))
             q_sq += q.square().sum(1).view(batch, channels)
             k_sq += k.square().sum(1).view(batch, channels)
-        # F.normalize(q) @ F.normalize(k)^T == (q @ k^T) / (max(|q|, eps) max(|k|, eps)^T), eps 1e-12.
-        q_norm = q_sq.sqrt().clamp_min(1e-12).view(batch, self.heads, per_head)
-        k_norm = k_sq.sqrt().clamp_min(1e-12).view(batch, self.heads, per_head)
+        # F.normalize(q) @ F.normalize(k)^T == (q @ k^T) / (max(|q|, eps) max(|k|, eps)^T), eps 1e-12. Clamped
+        # before the square root: sqrt's gradient at 0 is infinite, and an all-zero input (a masked view, a black
+        # image) would turn it into NaN gradients.
+        q_norm = q_sq.clamp_min(1e-24).sqrt().view(batch, self.heads, per_head)
+        k_norm = k_sq.clamp_min(1e-24).sqrt().view(batch, self.heads, per_head)
         attention = (gram / (q_norm[..., :, None] * k_norm[..., None, :]) * self.temperature).softmax(-1)
         # out(attention @ v) == (out ∘ blockdiag(attention)) @ v: one channels x channels 1x1 conv per image.
         weight = self.out.weight.view(channels, self.heads, per_head).float()

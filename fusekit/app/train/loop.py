@@ -27,7 +27,7 @@ from ...errors import FusekitError, UsageError
 from ...io.atomic import write_text
 from ...io.formats import dump_json
 from ...io.pairfiles import FileHashes
-from . import distributed, state
+from . import distributed, guard, resume, state
 from ...guidance.kinds import tensor_names
 from ...models.augment import AUGMENTATIONS
 from ..guidance import GuidanceOptions, train_guidance, warn_if_not_paper
@@ -192,6 +192,7 @@ def load_run_settings(out: str, given: Settings) -> Settings:
         value = getattr(given, name)
         if value is not None and str(value) != str(getattr(settings, name)):
             raise UsageError(f"--{name} {value} differs from the run being resumed ({getattr(settings, name)})", f"drop --{name} or start a new --out")
+    resume.refuse_changes(settings, given, RESUMABLE_CHANGES)
     for name in RESUMABLE_CHANGES:
         value, default = getattr(given, name), getattr(Settings, name, None)
         if value is not None and value != default:
@@ -358,6 +359,7 @@ class _Run:
         s, spec = self.settings, self.spec
         if self.resume_from is not None:
             weights, stored = read_weights(self.resume_from[1], spec)
+            self.resumed_metadata = stored
             self.config = config_from_metadata(spec, stored.get("config"), str(self.resume_from[1]))
         check_feature_widths(self.config, self.guidance.info)
         model = spec.build(self.config)
@@ -403,6 +405,8 @@ class _Run:
         }
         self.meta.update({key: str(value) for key, value in info.items() if value is not None})
         self.meta.update(self.guidance.recipe_used().metadata())
+        if self.resume_from is not None:
+            self.meta["history"] = resume.history(self.resumed_metadata, self.step, s, self.out, RESUMABLE_CHANGES)
 
     # ---- the step loop
 
@@ -419,7 +423,7 @@ class _Run:
         self.guidance_names = tensor_names(self.spec.guidance)
         if ctx.is_main:
             log.info(f"training {self.spec.name} for {self.task} on {len(self.pairs)} pairs ({self.items[0].name}, …), "
-                     f"{self.preset.epochs} epochs × {self.batches_per_epoch} steps, batch {self.preset.batch_size}, {ctx.world} process(es) on {self.device}")
+                     f"{self.preset.epochs} epoch{'' if self.preset.epochs == 1 else 's'} × {self.batches_per_epoch} step{'' if self.batches_per_epoch == 1 else 's'}, batch {self.preset.batch_size}, {ctx.world} process(es) on {self.device}")
         self.progress = _Progress(ctx.is_main, log.progress_enabled(), self.preset.epochs, self.batches_per_epoch)
         self.model.train()
         self.last_saved_step = self.step if self.resume_from is not None else -1
@@ -487,6 +491,7 @@ class _Run:
             loss.backward()
         if self.preset.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.preset.grad_clip)
+        guard.check_step(loss, self.model.parameters(), self.step + 1, self.out, gradients=scaler is None, ctx=self.ctx)
         if scaler is not None:
             scaler.step(optimizer)
             scaler.update()
@@ -601,7 +606,7 @@ class _RunFiles:
     def log(self, row: dict) -> None:
         if not self.ctx.is_main:
             return
-        row = {"time": round(time.time(), 3), **row}
+        row = guard.loggable({"time": round(time.time(), 3), **row})
         with open(self.out / "log.jsonl", "a", encoding="utf-8") as stream:
             stream.write(json.dumps(row, sort_keys=True) + "\n")
         log.verbose(json.dumps(row, sort_keys=True))

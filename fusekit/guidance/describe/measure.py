@@ -94,13 +94,18 @@ def _saturation(image: np.ndarray) -> float:
 
 
 def _cells(array: np.ndarray, reduce) -> np.ndarray:
+    """`reduce` over each cell of a 3×3 grid; images under 3 pixels a side share pixels so no cell is empty."""
     height, width = array.shape
-    rows = np.linspace(0, height, 4).astype(int)
-    cols = np.linspace(0, width, 4).astype(int)
+
+    def bounds(size: int, index: int) -> slice:
+        edges = np.linspace(0, size, 4).astype(int)
+        start = min(int(edges[index]), size - 1)
+        return slice(start, max(int(edges[index + 1]), start + 1))
+
     out = np.zeros((3, 3))
     for r in range(3):
         for c in range(3):
-            out[r, c] = reduce(array[rows[r]:rows[r + 1], cols[c]:cols[c + 1]])
+            out[r, c] = reduce(array[bounds(height, r), bounds(width, c)])
     return out
 
 

@@ -41,7 +41,7 @@ class Pipeline:
         `pixels` and `hashes`, when the caller has decoded or hashed the images already (e.g. `fuse`, `train`),
         save doing it twice."""
         if any(str(path) == "-" for path in paths):
-            raise UsageError("describe reads images from files, not stdin", "give the image paths (descriptions record them)")
+            raise UsageError("an image from stdin (-) cannot be described: descriptions record image paths", "give the image's file path")
         pixels = [read_image(path) for path in paths] if pixels is None else pixels
         hashes = [sha256_file(path) for path in paths] if hashes is None else hashes
         images = [ImageInfo(str(path), sha, role, task, image) for role, path, image, sha in zip(ROLES, paths, pixels, hashes)]
