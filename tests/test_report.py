@@ -298,7 +298,7 @@ def test_usage_errors(run):
     assert_user_error(run_fusekit("report", *pairs, "--task", "ivf", "--fused", f"x={base / 'none'}", "-o", base / "e"), "report", 1, "folder not found")
     assert_user_error(run_fusekit("report", *pairs, "--task", "ivf", "--models", "gff", "--zoom", "1,2,3", "-o", base / "e"), "report", 2, "bad --zoom")
     assert_user_error(run_fusekit("report", *pairs, "--task", "ivf", "--models", "film", "--weights", f"film={FILM_WEIGHTS}", "-o", base / "e"),
-                      "report", 2, "needs text-features file")
+                      "report", 2, "needs text features")
 
 
 def test_a_downloaded_dataset_by_name(run):

@@ -79,7 +79,7 @@ def run(settings: Settings) -> Outcome:
         method.prepare(settings.task, settings.device, settings.precision, items)
     work = [Item(f"{method.name}/{item.name}", item.paths, {"method": method, "pair": item}) for item in items for method in settings.methods]
 
-    def process(entry: Item) -> None:
+    def process(entry: Item, _data) -> None:
         method, pair = entry.fields["method"], entry.fields["pair"]
         fused, seconds = method.produce(out, pair)
         scores.measure(out, method.name, pair, settings.convention, names, fused, seconds)
