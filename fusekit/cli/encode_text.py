@@ -108,7 +108,7 @@ def run(
         if is_stdio(output) and sys.stdout.isatty():
             raise UsageError("refusing to write binary features to a terminal", "give -o FILE.safetensors")
         check_not_input(output, [source])
-        tensors, metadata = encode_descriptions(document, text_encoder, source=where)
+        tensors, metadata = encode_descriptions(document, text_encoder, source=where, as_numpy=True)
         write_safetensors(into_folder(output, _name(document, where), ".safetensors"), "text-features", tensors, metadata)
         return 0
     if is_stdio(output) or output.endswith(".safetensors"):
@@ -126,7 +126,7 @@ def run(
     def process(item: Item):
         if isinstance(item.fields["document"], FusekitError):
             raise item.fields["document"]
-        return encode_descriptions(item.fields["document"], text_encoder, source=item.fields["where"])
+        return encode_descriptions(item.fields["document"], text_encoder, source=item.fields["where"], as_numpy=True)
 
     def write(item: Item, encoded) -> None:  # in a background thread while the encoder works on the next pair
         write_safetensors(target(item), "text-features", *encoded)
