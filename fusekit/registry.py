@@ -198,6 +198,21 @@ class Registry(Generic[T]):
         """What the registration declared about `name` (summary, ...), without importing it."""
         return dict(self._entries[self.canonical(name)].info)
 
+    def listing(self) -> list[dict]:
+        """One row per entry for ``--list``: name, aliases, summary, default model, providing package ("" for
+        fusekit). Built-ins are listed from their registration; a plugin's entry is imported to read its
+        docstring's first line and its `default_model`."""
+        rows = []
+        for name in self.names():
+            info, plugin = self.info(name), self.plugin_of(name)
+            if plugin:
+                value = self.get(name)
+                doc = (getattr(value, "__doc__", None) or "").strip()
+                info = {"summary": doc.splitlines()[0] if doc else "", "model": str(getattr(value, "default_model", "") or "")}
+            rows.append({"name": name, "aliases": self.aliases_of(name), "summary": info.get("summary", ""),
+                         "model": info.get("model", ""), "plugin": plugin})
+        return rows
+
     def plugin_of(self, name: str) -> str:
         """The distribution that added `name` through an entry point ("" for fusekit's own)."""
         return self._entries[self.canonical(name)].plugin
@@ -207,10 +222,13 @@ class Registry(Generic[T]):
             self._load_plugins()
         return self._key(name) is not None
 
-    def names(self) -> list[str]:
-        """Every registered name, built-ins first in registration order, then plugins; imports nothing."""
-        self._load_plugins()
-        return list(self._entries)
+    def names(self, plugins: bool = True) -> list[str]:
+        """Every registered name, built-ins first in registration order, then plugins; imports nothing.
+        ``plugins=False``: fusekit's own only, without looking at installed packages (for help texts built at
+        start-up, which should not pay for scanning every package's metadata)."""
+        if plugins:
+            self._load_plugins()
+        return [name for name, entry in self._entries.items() if plugins or not entry.plugin]
 
     def items(self) -> Iterator[tuple[str, T]]:
         """(name, entry) for every entry, importing each (use `names` and `info` to list without importing)."""

@@ -3,7 +3,8 @@
 One `Metric` per name (``EN``, ``VIF``, ``Qcv``, ...) carries the facts that do not depend on the convention
 (higher or lower is better, which images it needs, aliases); each convention that defines it adds a `Definition`
 (the function, a one-line summary, the value range). The CLI, the docs, the "did you mean" errors and `train`'s
-validation all read from here.
+validation all read from here. Another package adds a metric as a ``fusekit.metrics`` entry point naming a `Metric`
+with its `definitions` filled in (docs/PLUGINS.md); it is imported only when asked for or listed.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class Convention:
     metrics: tuple[str, ...]  # the default list, in the order its reference reports them
 
 
-METRICS: Registry[Metric] = Registry("metric", list_hint="see 'fusekit metrics --list'")
+METRICS: Registry[Metric] = Registry("metric", list_hint="see 'fusekit metrics --list'", group="fusekit.metrics")
 CONVENTIONS: Registry[Convention] = Registry("metric convention")
 
 CONVENTIONS.add("evaluator", Convention(
