@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 FUSEKIT := $(BIN)/fusekit
 DEMO_OUT ?= demo-out
 
-.PHONY: install demo test bench man weights clean
+.PHONY: install demo test test-fast bench man weights clean
 
 install: $(VENV)/.installed
 
@@ -24,6 +24,10 @@ demo: install
 # pytest exits 5 when it collects no test; that is not a failure of the code.
 test: install
 	$(BIN)/python -m pytest -q || [ $$? -eq 5 ]
+
+# The quick tier: in-process tests only (no CLI subprocesses, no real weights); a few minutes on 2 cores.
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow and not real_model" || [ $$? -eq 5 ]
 
 bench: install
 	for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
