@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from .errors import FusekitError
+from .errors import FusekitError, UsageError
 
 T = TypeVar("T")
 
@@ -148,7 +148,7 @@ class Registry(Generic[T]):
         for point in sorted(entry_points(group=self.group), key=lambda p: p.name):
             distribution = getattr(point.dist, "name", "") or "a package"
             if point.name.lower() in self:
-                log.warning(f"{distribution} registers {self.kind} {point.name!r}, which fusekit already has; ignored")
+                log.warn(f"{distribution} registers {self.kind} {point.name!r}, which fusekit already has; ignored")
                 continue
             self._insert(point.name, _Entry(point.value, None, {}, distribution), ())
 
@@ -161,7 +161,8 @@ class Registry(Generic[T]):
         return self._aliases.get(key)
 
     def canonical(self, name: str) -> str:
-        """The registered name for `name` or one of its aliases (case-insensitive); raises with a suggestion."""
+        """The registered name for `name` or one of its aliases (case-insensitive). An unknown name is a usage
+        error (exit 2) with a "did you mean" and the registered names."""
         key = self._key(name)
         if key is None and not self._plugins_loaded:
             self._load_plugins()
@@ -172,7 +173,7 @@ class Registry(Generic[T]):
         close = difflib.get_close_matches(name.strip().lower(), choices, n=1, cutoff=0.5)
         suggestion = f"did you mean {self._aliases.get(close[0], close[0])!r}? " if close else ""
         listing = (self.list_hint or "known: {known}").replace("{known}", ", ".join(self.names()))
-        raise FusekitError(f"unknown {self.kind} {name!r}", f"{suggestion}{listing}")
+        raise UsageError(f"unknown {self.kind} {name!r}", f"{suggestion}{listing}")
 
     def get(self, name: str) -> T:
         """The entry, importing its module the first time."""

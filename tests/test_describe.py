@@ -157,7 +157,7 @@ def test_batch_manifest_to_json_lines_keeps_going_past_a_bad_pair(tmp_path):
 def test_unknown_backend_suggests_the_right_one():
     a, b = pair_paths(*PAIRS["ivf"])
     result = run_fusekit("describe", a, b, "--task", "ivf", "--backend", "stat")
-    assert_user_error(result, "describe", 1, "did you mean 'stats'")
+    assert_user_error(result, "describe", 2, "did you mean 'stats'")
 
 
 def test_missing_task_and_unknown_task_are_usage_errors():

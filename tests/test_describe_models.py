@@ -117,4 +117,4 @@ def test_ambiguous_model_path_is_a_usage_error(tmp_path):
 
 def test_unknown_backend_did_you_mean():
     result = run_fusekit("describe", *PAIR, "--task", "ivf", "--backend", "florense2")
-    assert_user_error(result, "describe", 1, "did you mean 'florence2'")
+    assert_user_error(result, "describe", 2, "did you mean 'florence2'")

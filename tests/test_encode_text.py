@@ -133,7 +133,7 @@ def test_empty_text_is_refused(tmp_path):
 
 def test_unknown_encoder(tmp_path):
     result = run_fusekit("encode-text", "-o", tmp_path / "f.safetensors", "--encoder", "ofline", input=b"{}")
-    assert_user_error(result, "encode-text", 1, "did you mean 'offline'")
+    assert_user_error(result, "encode-text", 2, "did you mean 'offline'")
 
 
 def test_one_pair_into_an_existing_folder(tmp_path):

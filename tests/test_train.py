@@ -198,7 +198,7 @@ def test_compact_with_guidance_computed_on_the_fly_trains_and_fuses(tmp_path):
 
 @pytest.mark.parametrize("change, code, contains", [
     (["--model", "mertens"], 1, "training-free"),
-    (["--model", "tiny-tst"], 1, "did you mean 'tiny-test'"),
+    (["--model", "tiny-tst"], 2, "did you mean 'tiny-test'"),
     (["--task", "mef", "--data", str(DATA / "IVF")], 1, "no MEF pairs"),
     (["--data", "/nonexistent/pairs"], 1, "training data not found"),
     (["--set", "nosuch=1"], 2, "no config field 'nosuch'"),

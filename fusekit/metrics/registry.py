@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..errors import FusekitError, UsageError
+from ..errors import UsageError
 from ..registry import Registry
 
 NO_REFERENCE = ("fused",)
@@ -146,7 +146,4 @@ def needs_sources(names: list[str]) -> bool:
 
 
 def check_convention(name: str) -> str:
-    try:
-        return CONVENTIONS.canonical(name)
-    except FusekitError as exc:
-        raise UsageError(exc.message, exc.hint) from exc
+    return CONVENTIONS.canonical(name)
