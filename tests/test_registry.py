@@ -11,7 +11,7 @@ import pytest
 from plugin_package import DISTRIBUTION, MODULE, write_plugin
 
 from fusekit.errors import FusekitError
-from fusekit.registry import LazyObject, Registry
+from fusekit.registry import LazyObject, Registry, resolved
 
 
 @pytest.fixture
@@ -109,6 +109,6 @@ def test_fusion_specs_name_importable_code():
     for name in FUSION_MODELS.names(plugins=False):
         spec = FUSION_MODELS.get(name)
         if spec.kind == "learned":
-            assert dataclasses.is_dataclass(spec.config.resolve()) and callable(spec.build.resolve()), name
+            assert dataclasses.is_dataclass(resolved(spec.config)) and callable(resolved(spec.build)), name
         else:
-            assert callable(spec.fuse_arrays.resolve()), name
+            assert callable(resolved(spec.fuse_arrays)), name
