@@ -215,7 +215,7 @@ def test_usage_errors(tmp_path):
     cut.write_bytes(WEIGHTS.read_bytes()[:5000])
     assert_user_error(run_fusekit("fuse", a, b, "--task", "ivf", "--model", "film", "--weights", cut, "--text", text, "-o", tmp_path / "f.png"),
                       "fuse", 1, "truncated")
-    assert_user_error(run_fusekit("fuse", a, b, "--task", "ivf", "--model", "flim", "-o", tmp_path / "f.png"), "fuse", 1, "film")
+    assert_user_error(run_fusekit("fuse", a, b, "--task", "ivf", "--model", "flim", "-o", tmp_path / "f.png"), "fuse", 2, "film")
     assert not (tmp_path / "f.png").exists()
 
 
