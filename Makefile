@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 FUSEKIT := $(BIN)/fusekit
 DEMO_OUT ?= demo-out
 
-.PHONY: install demo test test-deps bench man weights clean
+.PHONY: install demo test test-fast test-deps bench man weights clean
 
 install: $(VENV)/.installed
 
@@ -32,6 +32,10 @@ test-deps:
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	    (apt-get update -qq && apt-get install -y -qq chromium) || echo "test-deps: could not install chromium; the HTML rendering test will be skipped"; \
 	  else echo "test-deps: chromium not found and no apt-get as root; the HTML rendering test will be skipped"; fi
+
+# The quick tier: in-process tests only (no CLI subprocesses, no real weights); a few minutes on 2 cores.
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow and not real_model" || [ $$? -eq 5 ]
 
 bench: install
 	for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -55,11 +55,13 @@ def test_golden_from_safetensors(case):
     assert metadata["text_encoder"] == "blip2" and metadata["text_dim"] == "768"
 
 
+@pytest.mark.slow
 def test_golden_from_released_pth(case, released_pth):
     module, _ = load_model("film", released_pth, "ivf")
     assert (_run(module, case) - case["fused"]).abs().max().item() < TOLERANCE
 
 
+@pytest.mark.slow
 def test_band_height_does_not_change_the_output(case):
     module, _ = load_model("film", WEIGHTS, "ivf")
     module.set_band_rows(7)  # bands that do not divide 96, and single-row halos everywhere
@@ -79,6 +81,7 @@ def test_every_released_key_maps_to_a_parameter_of_the_same_shape():
     assert sum(value.numel() for value in state.values()) == 2_070_235
 
 
+@pytest.mark.slow
 def test_released_transcription_in_the_benchmark_matches_golden(case):
     """benchmarks/film_speed.py measures against this transcription, so it must be the released network."""
     released = _released_transcription().ReleasedNet()
@@ -107,6 +110,7 @@ def test_transformer_block_gradients_match_the_released_block():
         assert torch.allclose(parameter.grad, grads[name], atol=1e-3, rtol=1e-4), name
 
 
+@pytest.mark.slow
 def test_checkpoint_round_trip_keeps_config_and_metadata(tmp_path, case):
     module, _ = load_model("film", WEIGHTS, "ivf")
     path = tmp_path / "film_ivf.safetensors"

@@ -10,6 +10,7 @@ import io
 import json
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -156,6 +157,7 @@ def test_default_model_serves_every_task():
         assert spec.kind == "training-free" or spec.bundled_weights(task) is not None
 
 
+@pytest.mark.slow
 def test_bf16_close_to_fp32(tmp_path):
     from fusekit.io.pairs import Item
     from fusekit.app.fuse import Fuser
@@ -223,6 +225,7 @@ def test_default_model_runs_without_guidance(tmp_path):
     assert mode_and_size(tmp_path / "f.png") == ("RGB", (64, 48))
 
 
+@pytest.mark.slow
 def test_batched_pairs_equal_one_by_one(tmp_path):
     from fusekit.io.pairs import Item
     from fusekit.app.fuse import Fuser

@@ -88,6 +88,7 @@ def test_forward_at_odd_size_keeps_size(tiny_clip):
     assert torch.isfinite(fused).all() and fused.min() >= 0 and fused.max() <= 1
 
 
+@pytest.mark.slow
 def test_ablations_change_what_they_say(tiny_clip):
     paths = pair_paths("IVF", "RoadScene", "FLIR_06570")
     a, b = grey_window(paths, 0, 0, 33, 41)
@@ -137,6 +138,7 @@ def test_loss_is_the_papers():
     assert float(total) == pytest.approx(float(grad + 0.2 * intensity), rel=1e-6)
 
 
+@pytest.mark.slow
 def test_fusekit_train_steps_reduce_the_loss(tmp_path, tiny_clip):
     """`fusekit train`'s loop (in process) on two 64x64 windows of shared/train pairs, CLIP embeddings computed on
     the fly by fusekit's CLIP encoder and cached."""

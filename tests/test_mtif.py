@@ -45,6 +45,7 @@ def test_registration():
     assert len(MTIFConfig().channels) == 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strides", [(1, 1, 1), (1, 2, 2)])
 def test_forward_at_odd_size_keeps_size(strides):
     a, b = grey_crop("MEF", "MEFB", "AirBellowsGap", 257, 383)
@@ -59,6 +60,7 @@ def test_forward_at_odd_size_keeps_size(strides):
     assert torch.equal(outputs["fused"], fused)
 
 
+@pytest.mark.slow
 def test_gradients_reach_every_parameter():
     a, b = grey_crop("MFF", "MFIFB", "savic_03", 40, 56)
     model = tiny(shared_encoder=False).train()
@@ -69,6 +71,7 @@ def test_gradients_reach_every_parameter():
     assert_every_parameter_learns(model)
 
 
+@pytest.mark.slow
 def test_each_level_reads_its_own_text():
     a, b = grey_crop("MEF", "MEFB", "Chair", 32, 48)
     model = tiny()

@@ -60,6 +60,7 @@ def test_forward_at_odd_size_keeps_size():
     assert torch.isfinite(fused).all() and fused.min() >= 0 and fused.max() <= 1
 
 
+@pytest.mark.slow
 def test_ablations_change_what_they_say():
     a, b, mask = crop(pair_paths("IVF", "MSRS", "00103D"), 200, 300, 35, 29)
     other_mask, other_text = 1 - mask, text(seed=5)
@@ -115,6 +116,7 @@ def test_loss_terms():
     assert set(parts) == {"int", "grad", "ssim"}
 
 
+@pytest.mark.slow
 def test_fusekit_train_steps_reduce_the_loss(tmp_path):
     """`fusekit train`'s loop (in process) on two 64x64 windows of shared/train pairs, semantics from files."""
     from fusekit.app.guidance import GuidanceOptions

@@ -83,6 +83,7 @@ def test_binarise_and_union():
         union(m_vis, torch.zeros(3, 2))
 
 
+@pytest.mark.slow
 def test_diffusion_masks_are_binary_image_sized_and_united(diffusion):
     image_a, image_b = load_grey(PAIR[0]), load_grey(PAIR[1])
     caption = "a man walking past a parked car"

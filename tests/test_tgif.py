@@ -44,6 +44,7 @@ def test_paper_defaults_and_registration():
     assert len(model.encoders[0].blocks) == 2 and len(model.encoders[0].guides) == 2 and len(model.decoder) == 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kv_stride", [4, 1])
 def test_forward_at_odd_size_keeps_size(kv_stride):
     a, b = grey_crop("IVF", "MSRS", "00040N", 257, 383)
@@ -53,6 +54,7 @@ def test_forward_at_odd_size_keeps_size(kv_stride):
     assert torch.isfinite(fused).all() and fused.min() >= 0 and fused.max() <= 1
 
 
+@pytest.mark.slow
 def test_gradients_reach_every_parameter():
     a, b = grey_crop("MEF", "MEFB", "Chair", 40, 56)
     model = tiny(shared_encoder=False).train()

@@ -135,6 +135,7 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(manifes
         assert torch.allclose(a[key], b[key], atol=1e-5), key
 
 
+@pytest.mark.slow
 def test_a_trained_registered_model_runs_in_fuse(manifest, tmp_path):
     """TGIF (tiny config) trained two steps by the CLI; `fuse --weights` loads the result and writes a PNG."""
     from fusekit.io.images import read_image, write_image
@@ -171,6 +172,7 @@ def test_missing_guidance_is_one_clear_error(tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_compact_with_guidance_computed_on_the_fly_trains_and_fuses(tmp_path):
     """The bundled-weights recipe in small: compact, `stats` describer + `offline` encoder, cached per pair."""
     from fusekit.io.formats import read_text_features, sha256_file

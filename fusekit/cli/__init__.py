@@ -8,6 +8,7 @@ errors into the documented one-line messages and exit codes: 0 success, 1 failur
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import os
 import sys
@@ -113,9 +114,28 @@ def _root(
     """Composable tools for vision-language-model guided image fusion."""
 
 
-def _load_commands() -> None:
-    # Imported for their registrations; the order here is the order in `fusekit --help`.
-    from . import describe, encode_text, encode_image, semantics, fuse, metrics, train, models, datasets, report  # noqa: F401
+# Command name → its module in this package, one line each, in `fusekit --help` order: a new command is one
+# module plus one line here.
+COMMAND_MODULES = {
+    "describe": "describe",
+    "encode-text": "encode_text",
+    "encode-image": "encode_image",
+    "semantics": "semantics",
+    "fuse": "fuse",
+    "metrics": "metrics",
+    "train": "train",
+    "models": "models",
+    "datasets": "datasets",
+    "report": "report",
+}
+
+
+def _load_commands(argv: list[str] | None = None) -> None:
+    """Import the command modules, which register themselves: only the one `argv` names when it names one (so a
+    command starts without building the others), else all of them (top-level help, a misspelt command)."""
+    named = next((arg for arg in argv or () if not arg.startswith("-")), None)
+    for name in [named] if named in COMMAND_MODULES else COMMAND_MODULES:
+        importlib.import_module(f"{__name__}.{COMMAND_MODULES[name]}")
 
 
 def _is(error: BaseException, class_name: str) -> bool:
@@ -134,7 +154,7 @@ def _command_path(error: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code (and exits with it when run as a script)."""
-    _load_commands()
+    _load_commands(sys.argv[1:] if argv is None else argv)
     cli = typer.main.get_command(app)
     try:
         # Without standalone mode click returns (not raises) the code of a `typer.Exit`, e.g. a batch's 1.

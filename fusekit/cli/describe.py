@@ -10,8 +10,10 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError
+from ..guidance.describe.base import DESCRIBERS
 from . import command
 from .batching import pair_output, run_work, work_for
+from .listing import LIST_HELP, known, print_listing, summaries
 from .options import Device, Manifest, Precision, Shard, SkipExisting, Summary, Task, require_task
 
 HELP = """Describe images in words: the first stage of text-guided fusion (FILM, MTIF).
@@ -20,16 +22,14 @@ Writes descriptions JSON (docs/FORMATS.md) to stdout, ready for encode-text: `fu
 
 The default backend, stats, needs no weights and is deterministic: exposure, contrast, focus, thermal hotspots and edge density measured from the pixels, written as a caption, a paragraph and MTIF's detail, structure and semantic levels.
 
-To use vision-language models instead, choose backends with --backend (comma-separated, e.g. `--backend blip2,florence2,sam,llm`): blip2 = captions (default model Salesforce/blip2-opt-2.7b); florence2 = dense region captions with boxes, the stand-in for GRIT (florence-community/Florence-2-large); sam = segments from an automatic point grid (facebook/sam-vit-base); llm = FILM's paragraph and MTIF's three levels written by an LLM from everything above, via an OpenAI-compatible endpoint (`--llm-url http://localhost:8000/v1 --llm-model NAME`) or a local transformers causal LM (Qwen/Qwen2.5-1.5B-Instruct).
+To use vision-language models instead, choose backends with --backend (comma-separated, e.g. `--backend blip2,florence2,sam,llm`; `--list` shows them all, with those of installed plugins): {backends}.
 
 Weights come from the Hugging Face cache or --model-path (BACKEND=DIR when several backends need weights). Two folders or --manifest describe many pairs: -o DIR writes DIR/<name>.json, -o FILE.jsonl (or stdout) one JSON line per pair.
-"""
+""".format(backends=summaries(DESCRIBERS))
 
 
 def _per_backend(values: list[str], what: str, backends: list[str]) -> dict[str, str]:
     """``BACKEND=VALUE`` entries, or one bare VALUE when exactly one chosen backend takes a model."""
-    from ..guidance.describe import DESCRIBERS
-
     result: dict[str, str] = {}
     model_backends = [name for name in backends if name != "stats"]
     for value in values:
@@ -58,7 +58,7 @@ def _warn_unused(names: list[str], options) -> None:
 def run(
     paths: Annotated[Optional[list[str]], typer.Argument(help="Image A (and B), or two folders matched by file name.", show_default=False)] = None,
     task: Task = "",
-    backend: Annotated[list[str], typer.Option("--backend", "-b", help="Backends, comma-separated or repeated: stats, blip2, florence2, sam, llm.")] = ["stats"],  # noqa: B006
+    backend: Annotated[list[str], typer.Option("--backend", "-b", help=f"Backends, comma-separated or repeated: {known(DESCRIBERS)}.")] = ["stats"],  # noqa: B006
     output: Annotated[str, typer.Option("--output", "-o", help="Output file (- = stdout); for many pairs a folder (one JSON per pair) or a .jsonl file.")] = "-",
     manifest: Manifest = None,
     model_path: Annotated[list[str], typer.Option("--model-path", help="Local model folder, as DIR or BACKEND=DIR (repeatable).")] = [],  # noqa: B006
@@ -76,7 +76,11 @@ def run(
     shard: Shard = None,
     skip_existing: SkipExisting = False,
     summary: Summary = None,
+    list_backends: Annotated[bool, typer.Option("--list", help=LIST_HELP.format(what="describer backends"))] = False,
 ) -> int:
+    if list_backends:
+        print_listing(DESCRIBERS)
+        return 0
     from ..guidance.describe import DescribeOptions, Pipeline, backend_names, default_cache_dir
     from ..io.atomic import check_not_input, check_output_folder, into_folder, write_text
     from ..io.formats import write_json

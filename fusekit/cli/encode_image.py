@@ -10,30 +10,36 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError
+from ..guidance.vision.base import IMAGE_ENCODERS
 from . import command
 from .batching import pair_output, run_work, work_for
+from .listing import LIST_HELP, known, print_listing, summaries
 from .options import Device, Manifest, Precision, Shard, SkipExisting, Summary
 
 HELP = """Encode images with a frozen image encoder, for image-guided fusion models (MGFusion).
 
-Writes an image-features safetensors file (docs/FORMATS.md) with `image_embed_a` and `image_embed_b` [dim], the projected CLIP image embeddings of A and B (CLIPVisionModelWithProjection; default model openai/clip-vit-base-patch32, or --model / --model-path). Two folders or --manifest: -o DIR gets one DIR/<name>.safetensors per pair, the name `fuse --image-features DIR` looks for.
-"""
+Writes an image-features safetensors file (docs/FORMATS.md) with `image_embed_a` and `image_embed_b` [dim], the embeddings of A and B. Encoders (`--list` shows them all, with those of installed plugins): {encoders}; --model or --model-path choose other weights. Two folders or --manifest: -o DIR gets one DIR/<name>.safetensors per pair, the name `fuse --image-features DIR` looks for.
+""".format(encoders=summaries(IMAGE_ENCODERS))
 
 
 @command("encode-image", help=HELP)
 def run(
     paths: Annotated[Optional[list[str]], typer.Argument(help="Image A (and B), or two folders matched by file name.", show_default=False)] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="Image-features file (- = stdout); a folder for many pairs.")] = "-",
-    encoder: Annotated[str, typer.Option("--encoder", "-e", help="Image encoder: clip.")] = "clip",
+    encoder: Annotated[str, typer.Option("--encoder", "-e", help=f"Image encoder: {known(IMAGE_ENCODERS)}.")] = "clip",
     model_path: Annotated[Optional[str], typer.Option("--model-path", help="Local folder of the encoder's weights.")] = None,
-    model: Annotated[Optional[str], typer.Option("--model", help="Hugging Face model id [default: openai/clip-vit-base-patch32].")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Hugging Face model id [default: the encoder's, see --list].")] = None,
     manifest: Manifest = None,
     device: Device = "auto",
     precision: Precision = "fp32",
     shard: Shard = None,
     skip_existing: SkipExisting = False,
     summary: Summary = None,
+    list_encoders: Annotated[bool, typer.Option("--list", help=LIST_HELP.format(what="image encoders"))] = False,
 ) -> int:
+    if list_encoders:
+        print_listing(IMAGE_ENCODERS)
+        return 0
     from ..io.atomic import check_not_input, into_folder, is_stdio
     from ..io.formats import write_safetensors
     from ..io.pairs import Item

@@ -11,18 +11,20 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import FusekitError, UsageError
+from ..guidance.text.base import TEXT_ENCODERS
 from . import command
 from .batching import pair_output, run_work, work_for
+from .listing import LIST_HELP, known, print_listing, summaries
 from .options import Device, Precision, Shard, SkipExisting, Summary
 
 HELP = """Encode descriptions into text features for text-guided fusion models.
 
 Reads descriptions JSON from `fusekit describe` (stdin by default) and writes a text-features safetensors file (docs/FORMATS.md): `text` [tokens, dim] = image A's tokens followed by image B's (FILM's concatenation), `text_a`, `text_b`, and MTIF's `text_detail`, `text_structure`, `text_semantic` when the descriptions have levels.
 
-Encoders: offline (default; deterministic hashed-token embeddings, no weights, 768-d or --dim); blip2 (the BLIP-2 Q-Former text model FILM uses, 768-d token states, or 256-d with --projected; default model Salesforce/blip2-itm-vit-g); clip (CLIP text model token states; default openai/clip-vit-base-patch32). Weights come from the Hugging Face cache or --model-path.
+Encoders (offline is the default; `--list` shows them all, with those of installed plugins): {encoders}. Weights come from the Hugging Face cache or --model-path.
 
 Many pairs: give a folder of descriptions JSON files or a .jsonl file, and -o DIR; each pair is written to DIR/<name>.safetensors, the name `fuse --text DIR` looks for.
-"""
+""".format(encoders=summaries(TEXT_ENCODERS))
 
 
 def _load_documents(source: str) -> tuple[list[tuple[str, dict]], bool]:
@@ -78,7 +80,7 @@ def _name(document: dict, where: str) -> str:
 def run(
     source: Annotated[str, typer.Argument(help="Descriptions JSON (- = stdin), a .jsonl file or a folder of .json files.")] = "-",
     output: Annotated[str, typer.Option("--output", "-o", help="Text-features file (- = stdout); a folder for many pairs.")] = "-",
-    encoder: Annotated[str, typer.Option("--encoder", "-e", help="Text encoder: offline, blip2 or clip.")] = "offline",
+    encoder: Annotated[str, typer.Option("--encoder", "-e", help=f"Text encoder: {known(TEXT_ENCODERS)}.")] = "offline",
     model_path: Annotated[Optional[str], typer.Option("--model-path", help="Local folder of the encoder's weights and tokenizer.")] = None,
     model: Annotated[Optional[str], typer.Option("--model", help="Hugging Face model id of the encoder [default: per encoder].")] = None,
     dim: Annotated[int, typer.Option("--dim", help="Width of the offline encoder's features.")] = 768,
@@ -89,7 +91,11 @@ def run(
     shard: Shard = None,
     skip_existing: SkipExisting = False,
     summary: Summary = None,
+    list_encoders: Annotated[bool, typer.Option("--list", help=LIST_HELP.format(what="text encoders"))] = False,
 ) -> int:
+    if list_encoders:
+        print_listing(TEXT_ENCODERS)
+        return 0
     from ..io.atomic import check_not_input, into_folder, is_stdio
     from ..io.formats import write_safetensors
     from ..io.pairs import Item
@@ -107,7 +113,7 @@ def run(
         if is_stdio(output) and sys.stdout.isatty():
             raise UsageError("refusing to write binary features to a terminal", "give -o FILE.safetensors")
         check_not_input(output, [source])
-        tensors, metadata = encode_descriptions(document, text_encoder, source=where)
+        tensors, metadata = encode_descriptions(document, text_encoder, source=where, as_numpy=True)
         write_safetensors(into_folder(output, _name(document, where), ".safetensors"), "text-features", tensors, metadata)
         return 0
     if is_stdio(output) or output.endswith(".safetensors"):
@@ -125,7 +131,7 @@ def run(
     def process(item: Item, _):
         if isinstance(item.fields["document"], FusekitError):
             raise item.fields["document"]
-        return encode_descriptions(item.fields["document"], text_encoder, source=item.fields["where"])
+        return encode_descriptions(item.fields["document"], text_encoder, source=item.fields["where"], as_numpy=True)
 
     def write(item: Item, encoded) -> None:  # in a background thread while the encoder works on the next pair
         write_safetensors(target(item), "text-features", *encoded)

@@ -221,14 +221,22 @@ def read_safetensors(path: str | os.PathLike, kind: str) -> tuple[dict, dict]:
 
 
 def write_safetensors(path: str | os.PathLike, kind: str, tensors: dict, metadata: dict[str, Any]) -> None:
-    """Write tensors + metadata atomically; non-string metadata values are stored as JSON."""
-    import safetensors.torch
-
+    """Write tensors + metadata atomically; non-string metadata values are stored as JSON. The tensors are torch
+    tensors or numpy arrays (all numpy: torch is not imported; the bytes are the same either way)."""
     meta = {"schema": schema_string(kind), "fusekit_version": __version__}
     for key, value in metadata.items():
         meta[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    contiguous = {name: tensor.detach().contiguous().cpu() for name, tensor in tensors.items()}
-    write_bytes(path, _stable_header(safetensors.torch.save(contiguous, metadata=meta)))
+    if all(type(tensor).__module__ == "numpy" for tensor in tensors.values()):
+        import numpy as np
+        import safetensors.numpy
+
+        blob = safetensors.numpy.save({name: np.ascontiguousarray(array) for name, array in tensors.items()}, metadata=meta)
+    else:
+        import safetensors.torch
+
+        contiguous = {name: tensor.detach().contiguous().cpu() for name, tensor in tensors.items()}
+        blob = safetensors.torch.save(contiguous, metadata=meta)
+    write_bytes(path, _stable_header(blob))
 
 
 def _stable_header(data: bytes) -> bytes:

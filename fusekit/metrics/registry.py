@@ -3,7 +3,8 @@
 One `Metric` per name (``EN``, ``VIF``, ``Qcv``, ...) carries the facts that do not depend on the convention
 (higher or lower is better, which images it needs, aliases); each convention that defines it adds a `Definition`
 (the function, a one-line summary, the value range). The CLI, the docs, the "did you mean" errors and `train`'s
-validation all read from here.
+validation all read from here. Another package adds a metric as a ``fusekit.metrics`` entry point naming a `Metric`
+with its `definitions` filled in (docs/PLUGINS.md); it is imported only when asked for or listed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..errors import FusekitError, UsageError
+from ..errors import UsageError
 from ..registry import Registry
 
 NO_REFERENCE = ("fused",)
@@ -52,7 +53,7 @@ class Convention:
     metrics: tuple[str, ...]  # the default list, in the order its reference reports them
 
 
-METRICS: Registry[Metric] = Registry("metric", list_hint="see 'fusekit metrics --list'")
+METRICS: Registry[Metric] = Registry("metric", list_hint="see 'fusekit metrics --list'", group="fusekit.metrics")
 CONVENTIONS: Registry[Convention] = Registry("metric convention")
 
 CONVENTIONS.add("evaluator", Convention(
@@ -145,7 +146,4 @@ def needs_sources(names: list[str]) -> bool:
 
 
 def check_convention(name: str) -> str:
-    try:
-        return CONVENTIONS.canonical(name)
-    except FusekitError as exc:
-        raise UsageError(exc.message, exc.hint) from exc
+    return CONVENTIONS.canonical(name)

@@ -1,15 +1,10 @@
-"""Fusion models. Importing this package registers every model module listed in `MODEL_MODULES`."""
+"""Fusion models. Importing this package registers fusekit's specs (`specs.py`, torch-free); each network or
+fusion function is imported the first time a model is built or run, and plugins' models come from the
+``fusekit.models`` entry-point group."""
 
 from __future__ import annotations
 
-import importlib
-
+from . import specs  # noqa: F401  (registers the built-in specs)
 from .registry import FUSION_MODELS, FusionModelSpec, register
-
-# One line per model module; a new method is one module plus one line here.
-MODEL_MODULES: tuple[str, ...] = ("film", "tgif", "mtif", "mgfusion", "tesg", "compact", "baselines")
-
-for _module in MODEL_MODULES:
-    importlib.import_module(f"{__name__}.{_module}")
 
 __all__ = ["FUSION_MODELS", "FusionModelSpec", "register"]

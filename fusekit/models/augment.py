@@ -14,7 +14,9 @@ import numpy as np
 
 from ..registry import Registry
 
-AUGMENTATIONS: Registry = Registry("augmentation", "known: flip, rot90, film-resize (and those models register)")
+AUGMENTATIONS: Registry = Registry("augmentation")
+# Augmentations that live beside their model, imported when first used.
+AUGMENTATIONS.add_lazy("mtif-enrichment", "fusekit.models.enrichment:enrichment_augmentation")
 
 SPATIAL_KEYS = ("a", "b", "a_rgb", "b_rgb", "mask")
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from .. import __version__, log
 from ..errors import FusekitError
 from ..io.formats import check_schema, parse_safetensors, read_bytes, sha256_file
+from ..registry import resolved
 from .registry import FUSION_MODELS, FusionModelSpec
 
 # model name → function mapping a released parameter name (without `module.`) to fusekit's name.
@@ -123,6 +124,7 @@ def _read_safetensors(data: bytes, source: str) -> tuple[dict, dict]:
 def _to_fusekit_names(state: dict, spec: FusionModelSpec, source: str) -> dict:
     """Drop `module.` prefixes and map a released layout's names (when the model registered one)."""
     stripped = {(key[len("module."):] if key.startswith("module.") else key): value for key, value in state.items()}
+    resolved(spec.build)  # the model's module registers its released layout when it is imported
     rename = RELEASED_LAYOUTS.get(spec.name)
     if rename is None:
         return stripped

@@ -32,8 +32,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import compact_loss  # noqa: F401  (registers the "compact" loss)
-from .registry import FusionModelSpec, register
 
 TASKS = ("ivf", "mif", "mef", "mff")
 _SOFTPLUS_ONE = math.log(math.e - 1)  # softplus(x + this) is 1 at x = 0
@@ -122,21 +120,3 @@ class CompactFusion(nn.Module):
         base = w_base * base_a + (1 - w_base) * base_b
         detail = w_detail * detail_a + (1 - w_detail) * detail_b
         return (base + gain * detail).clamp(0.0, 1.0)
-
-
-SPEC = register(FusionModelSpec(
-    name="compact",
-    summary="fusekit's compact text-guided network: cross-attention between text and a 1/8-resolution feature "
-            "map, light full-resolution conv encoder/decoder; fast on CPU, bundled weights for every task",
-    kind="learned",
-    tasks=TASKS,
-    paper="fusekit (docs/MODELS.md)",
-    build=CompactFusion,
-    config=CompactConfig,
-    guidance=("text",),
-    describer="stats",
-    text_encoder="offline",
-    text_dim=768,
-    default_loss="compact",
-    bundled={task: f"compact_{task}.safetensors" for task in TASKS},
-))

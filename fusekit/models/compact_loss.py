@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from .losses import FILM_WEIGHTS, LOSSES, as_float32, intensity_loss, sobel_gradient, ssim_loss
+from .losses import FILM_WEIGHTS, as_float32, intensity_loss, sobel_gradient, ssim_loss
 
 GRADIENT_GAIN = 1.25
 INTENSITY_WEIGHT = {"ivf": 5.0, "mif": 5.0, "mef": 1.0, "mff": 1.0}
@@ -32,6 +32,3 @@ def compact_loss(outputs: dict, batch: dict, task: str):
         parts["ssim"] = ssim_loss(fused, a, b)
         total = total + alpha2 * parts["ssim"]
     return total, {name: float(value.detach()) for name, value in parts.items()}
-
-
-LOSSES.add("compact", compact_loss)

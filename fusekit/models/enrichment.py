@@ -16,9 +16,8 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from .augment import AUGMENTATIONS, crop
+from .augment import crop
 
-NAME = "mtif-enrichment"
 
 # The four peripheral directions (row step, column step) of each layout; the centre crop comes first.
 PERIPHERIES = {
@@ -122,7 +121,6 @@ def enrich(sample: dict, config: EnrichmentConfig = EnrichmentConfig()) -> list[
     return [crop(sample, *box) for box in boxes]
 
 
-@AUGMENTATIONS.register(NAME)
 def enrichment_augmentation(sample: dict, rng: np.random.Generator) -> list[dict]:
     """MTIF's enrichment as a pipeline step; deterministic, so `rng` is unused."""
     return enrich(sample)

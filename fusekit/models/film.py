@@ -27,7 +27,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from .checkpoints import register_released_layout
-from .registry import FusionModelSpec, register
 
 # Every 3x3 depthwise conv in the network reads one row above and below each output row.
 _HALO = 1
@@ -335,19 +334,4 @@ def from_released_key(key: str) -> str:
     return key
 
 
-SPEC = register(FusionModelSpec(
-    name="film",
-    summary="FILM (ICML 2024): text-guided fusion network exactly as released; runs the released checkpoints",
-    kind="learned",
-    tasks=("ivf", "mif", "mef", "mff"),
-    paper="Zhao et al., Image Fusion via Vision-Language Model, ICML 2024",
-    build=FILM,
-    config=FILMConfig,
-    guidance=("text",),
-    describer="blip2,florence2,sam,llm",
-    text_encoder="blip2",
-    text_dim=768,
-    default_loss="film",
-    train_preset="film",
-))
 register_released_layout("film", from_released_key)

@@ -2,7 +2,7 @@
 
 The pieces (`sobel_gradient`, `ssim`, `intensity_loss`, `gradient_loss`, `ssim_loss`) are written once here so
 every model's loss uses the same arithmetic; model-specific losses (MTIF, MGFusion, TeSG) live beside their model
-and register into `LOSSES`. A loss has the signature
+and are declared in `LOSSES` by name (imported on first use). A loss has the signature
 
     loss_fn(outputs: dict, batch: dict, task: str) -> (total: Tensor, parts: dict[str, float])
 
@@ -21,6 +21,11 @@ import torch.nn.functional as F
 from ..registry import Registry
 
 LOSSES: Registry = Registry("loss", "each model names its default loss in 'fusekit models --json'")
+# Losses that live beside their model, imported (with it) when training asks for them.
+LOSSES.add_lazy("compact", "fusekit.models.compact_loss:compact_loss")
+LOSSES.add_lazy("mtif", "fusekit.models.mtif_loss:multi_grained_loss")
+LOSSES.add_lazy("mgfusion", "fusekit.models.mgfusion:mgfusion_loss")
+LOSSES.add_lazy("tesg", "fusekit.models.tesg:tesg_loss")
 
 # FILM's `Sobelxy` (released code, inherited from CDDFuse): cross-correlation kernels, zero padding 1.
 _SOBEL_X = ((-1.0, 0.0, 1.0), (-2.0, 0.0, 2.0), (-1.0, 0.0, 1.0))

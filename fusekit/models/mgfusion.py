@@ -24,9 +24,8 @@ import torch
 from torch import nn
 
 from ..errors import FusekitError
-from .losses import LOSSES, as_float32, gradient_loss, intensity_loss, sobel_gradient
+from .losses import as_float32, gradient_loss, intensity_loss, sobel_gradient
 from .film import TransformerBlock
-from .registry import FusionModelSpec, register
 
 
 # Restormer's gated feed-forward expansion (FILM's block; neither paper changes it).
@@ -205,26 +204,9 @@ class MGFusion(nn.Module):
 INTENSITY_WEIGHT = 0.2
 
 
-@LOSSES.register("mgfusion")
 def mgfusion_loss(outputs: dict, batch: dict, task: str) -> tuple[torch.Tensor, dict[str, float]]:
     """MGFusion's Eqs. 6–8: ‖|∇F| − max(|∇A|, |∇B|)‖₁ + 0.2·‖F − max(A, B)‖₁ (per-pixel means), any task."""
     fused, a, b = as_float32(outputs, batch)
     grad = gradient_loss(fused, a, b)
     intensity = intensity_loss(fused, a, b, "max")
     return grad + INTENSITY_WEIGHT * intensity, {"grad": float(grad.detach()), "int": float(intensity.detach())}
-
-
-register(FusionModelSpec(
-    name="mgfusion",
-    summary="MGFusion: frozen CLIP image features injected into IR/VI features (CII) and weighting their fusion (CFF)",
-    kind="learned",
-    tasks=("ivf",),
-    paper="Yang et al., MGFusion, Front. Neurorobot. 18:1521603 (2024)",
-    build=MGFusion,
-    config=MGFusionConfig,
-    guidance=("image_embeds",),
-    image_encoder="clip",
-    image_dim=512,
-    default_loss="mgfusion",
-    train_preset="mgfusion",
-))

@@ -26,9 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import enrichment, mtif_loss
 from .film import TransformerBlock
-from .registry import FusionModelSpec, register
 from .text_guidance import TextAdapter, TextGuidedModulation
 
 LEVELS = ("text_detail", "text_structure", "text_semantic")
@@ -190,21 +188,3 @@ class MTIF(nn.Module):
 
     def forward(self, a: torch.Tensor, b: torch.Tensor, **guidance) -> torch.Tensor:
         return self._decode(self._levels(a, b, guidance)[-1], tuple(a.shape[-2:]))
-
-
-SPEC = register(FusionModelSpec(
-    name="mtif",
-    summary="MTIF: detail/structure/semantic text guides three encoder levels; multi-grained loss",
-    kind="learned",
-    tasks=("mef", "mff", "ivf", "mif"),
-    paper="Tang et al., Multi-Grained Text-Guided Image Fusion (papers/004)",
-    build=MTIF,
-    config=MTIFConfig,
-    guidance=("text_levels",),
-    describer="blip2,llm",
-    text_encoder="blip2",
-    text_dim=768,
-    default_loss=mtif_loss.NAME,
-    train_preset="mtif",
-    train_augment=enrichment.NAME,
-))

@@ -17,9 +17,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from .losses import LOSSES, as_float32, sobel_gradient, ssim
-
-NAME = "mtif"
+from .losses import as_float32, sobel_gradient, ssim
 
 
 @dataclass(frozen=True)
@@ -72,6 +70,3 @@ def multi_grained_loss(outputs: dict, batch: dict, task: str,
         parts["feat_ssim"] = 2 - ssim(level2, a) - ssim(level2, b)
         total = total + alpha2 * parts["feat_ssim"]
     return total, {name: float(value.detach()) for name, value in parts.items()}
-
-
-LOSSES.add(NAME, multi_grained_loss)

@@ -1,6 +1,9 @@
 """The fusion-model registry: every model `fuse`, `train` and `models` know, with what it needs.
 
-A model is one module that registers a `FusionModelSpec`. Two kinds:
+A model is one module (the network or the fusion function) plus one `FusionModelSpec` registered in
+`fusekit.models.specs`, or by a third-party package through the ``fusekit.models`` entry-point group. A spec is
+plain data: its `build`, `config` and `fuse_arrays` may name their object as ``"package.module:attribute"``, which
+is imported on first use, so listing models and running a training-free one never import torch. Two kinds:
 
 - ``learned``: `build(config)` returns a torch module whose ``forward(a, b, **guidance)`` takes grey images
   ``a``, ``b`` of shape [B, 1, H, W] in [0, 1] (A first, in the task's input order) plus the guidance tensors named
@@ -17,7 +20,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from ..registry import Registry
+from ..registry import LazyObject, Registry
 
 # What a model may need besides the two images, and the command that makes it.
 GUIDANCE_SOURCES = {
@@ -36,8 +39,8 @@ class FusionModelSpec:
     tasks: tuple[str, ...]
     paper: str = ""
     # learned models
-    build: Callable[[Any], Any] | None = None
-    config: type | None = None
+    build: Callable[[Any], Any] | str | None = None  # or "module:Class", imported on first use
+    config: type | str | None = None
     guidance: tuple[str, ...] = ()
     describer: str | None = None  # describer backends of the paper's text recipe (with `text_encoder`), e.g. "stats"
     text_encoder: str | None = None  # encoder id whose features the default weights expect
@@ -49,8 +52,14 @@ class FusionModelSpec:
     train_augment: str | None = None  # name of a training-time augmentation the paper uses (e.g. MTIF enrichment)
     bundled: dict[str, str] = field(default_factory=dict)  # task → file name in fusekit/weights/
     # training-free models
-    fuse_arrays: Callable[..., Any] | None = None
+    fuse_arrays: Callable[..., Any] | str | None = None
     colour: str = "luma"  # "luma": fuse grey/Y and re-attach chroma; "rgb": the method fuses colour itself
+
+    def __post_init__(self):
+        for name in ("build", "config", "fuse_arrays"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, LazyObject(value))
 
     def bundled_weights(self, task: str):
         """Path of the weights shipped for `task`, or None."""
@@ -79,7 +88,7 @@ class FusionModelSpec:
         }
 
 
-FUSION_MODELS: Registry[FusionModelSpec] = Registry("fusion model", "list them with 'fusekit models'")
+FUSION_MODELS: Registry[FusionModelSpec] = Registry("fusion model", "list them with 'fusekit models'", group="fusekit.models")
 
 
 def register(spec: FusionModelSpec) -> FusionModelSpec:

@@ -28,9 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import FusekitError
-from .losses import LOSSES, as_float32, gradient_loss, intensity_loss, ssim_loss
+from .losses import as_float32, gradient_loss, intensity_loss, ssim_loss
 from .film import ChannelNorm, TransformerBlock
-from .registry import FusionModelSpec, register
 
 
 # Restormer's gated feed-forward expansion (FILM's block; neither paper changes it).
@@ -231,7 +230,6 @@ class TeSGLossWeights:
 LOSS_WEIGHTS = TeSGLossWeights()
 
 
-@LOSSES.register("tesg")
 def tesg_loss(outputs: dict, batch: dict, task: str) -> tuple[torch.Tensor, dict[str, float]]:
     """TeSG's loss: 1·‖F − max(A, B)‖₁ + 10·‖|∇F| − max(|∇A|, |∇B|)‖₁ + 1·(2 − SSIM(A, F) − SSIM(B, F))."""
     fused, a, b = as_float32(outputs, batch)
@@ -239,17 +237,3 @@ def tesg_loss(outputs: dict, batch: dict, task: str) -> tuple[torch.Tensor, dict
     w = LOSS_WEIGHTS
     total = w.intensity * parts["int"] + w.gradient * parts["grad"] + w.ssim * parts["ssim"]
     return total, {name: float(value.detach()) for name, value in parts.items()}
-
-
-register(FusionModelSpec(
-    name="tesg",
-    summary="TeSG: diffusion-derived object mask and text semantics guide cross-attention and gated IR/VI fusion",
-    kind="learned",
-    tasks=("ivf",),
-    paper="Zhu et al., TeSG: Textual Semantic Guidance for Infrared and Visible Image Fusion (2025)",
-    build=TeSG,
-    config=TeSGConfig,
-    guidance=("semantics",),
-    default_loss="tesg",
-    train_preset="tesg",
-))

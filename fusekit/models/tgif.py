@@ -27,7 +27,6 @@ import torch
 from torch import nn
 
 from .film import TransformerBlock
-from .registry import FusionModelSpec, register
 from .text_guidance import TextAdapter, TextGuidedModulation
 
 
@@ -117,20 +116,3 @@ class TGIF(nn.Module):
         # With a shared encoder both sources use encoders[0]; otherwise B has its own, encoders[1].
         features = torch.cat((self.encoders[0](a, aligned), self.encoders[-1](b, aligned)), dim=1)
         return torch.sigmoid(self.head(self.decoder(self.fuse(features))))
-
-
-SPEC = register(FusionModelSpec(
-    name="tgif",
-    summary="TGIF: Restormer encoders guided by cross-attention from the pair's text (text as queries)",
-    kind="learned",
-    tasks=("ivf", "mif", "mef", "mff"),
-    paper="Huang et al., Text-Guided Image Fusion (papers/001)",
-    build=TGIF,
-    config=TGIFConfig,
-    guidance=("text",),
-    describer="blip2,florence2,sam",
-    text_encoder="blip2",
-    text_dim=768,
-    default_loss="film",
-    train_preset="film",
-))

@@ -42,7 +42,7 @@ class Preset:
         return preset
 
 
-PRESETS: Registry[Preset] = Registry("training preset", "known: " + "film, film-released, mgfusion, mtif, tesg, default")
+PRESETS: Registry[Preset] = Registry("training preset")
 
 PRESETS.add("default", Preset(source="fusekit: Adam 1e-4, 128-pixel crops with flips, batch 8"))
 PRESETS.add("film", Preset(

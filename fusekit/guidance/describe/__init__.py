@@ -1,17 +1,19 @@
 """Describing images in words: the first stage of FILM's and MTIF's text guidance.
 
 `describe_pair(a, b, task, backends)` returns a descriptions document (docs/FORMATS.md). Backends live in the
-`DESCRIBERS` registry: ``stats`` (offline default), ``blip2`` (captions), ``florence2`` (dense region captions),
-``sam`` (segments) and ``llm`` (FILM paragraph + MTIF levels from an OpenAI-compatible endpoint or a local LM).
+`DESCRIBERS` registry (`base.py`; `fusekit describe --list`): ``stats`` (offline default), ``blip2`` (captions),
+``florence2`` (dense region captions), ``sam`` (segments) and ``llm`` (FILM paragraph + MTIF levels from an
+OpenAI-compatible endpoint or a local LM), plus those of installed plugins. Importing this package imports no
+backend: each is imported when first used.
 """
 
 from __future__ import annotations
 
-from . import stats  # noqa: F401  (registers the default backend)
-from . import blip2, florence2, llm, sam  # noqa: F401  (register the model backends; heavy imports are lazy)
+from ...registry import lazy_exports
 from .base import DESCRIBERS, PIPELINE_ORDER, DescribeOptions, ImageInfo
-from .cache import default_cache_dir
-from .pipeline import Pipeline, backend_names, describe_pair
+
+__getattr__ = lazy_exports(__name__, {"Pipeline": "pipeline", "backend_names": "pipeline", "describe_pair": "pipeline",
+                                      "default_cache_dir": "cache"})
 
 __all__ = ["DESCRIBERS", "PIPELINE_ORDER", "DescribeOptions", "ImageInfo", "Pipeline", "backend_names",
            "default_cache_dir", "describe_pair"]

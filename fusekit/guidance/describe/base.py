@@ -8,18 +8,38 @@ fixed order of `PIPELINE_ORDER`, so the LLM paragraph writer always sees the cap
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ...registry import Registry
 
-DESCRIBERS: Registry = Registry(
-    "describer backend",
-    list_hint="known: stats, blip2, florence2, sam, llm (see fusekit describe --help)",
-)
+if TYPE_CHECKING:
+    import numpy as np
+
+# One line per backend: name, class (imported when the backend is used), aliases, and what `describe --list` and
+# `describe --help` say about it (`model`: the default weights). Other packages add backends through the
+# ``fusekit.describers`` entry-point group (docs/PLUGINS.md).
+DESCRIBERS: Registry = Registry("describer backend", "known: {known} (fusekit describe --list)", group="fusekit.describers")
+DESCRIBERS.add_lazy("stats", "fusekit.guidance.describe.stats:StatsDescriber", aliases=("offline",), model="",
+                    summary="offline and deterministic: exposure, contrast, focus, thermal hotspots and edge density "
+                            "measured from the pixels, written as a caption, a paragraph and MTIF's three levels")
+DESCRIBERS.add_lazy("blip2", "fusekit.guidance.describe.blip2:Blip2Describer", aliases=("blip",),
+                    model="Salesforce/blip2-opt-2.7b", summary="captions")
+DESCRIBERS.add_lazy("florence2", "fusekit.guidance.describe.florence2:Florence2Describer", aliases=("florence", "grit"),
+                    model="florence-community/Florence-2-large", summary="dense region captions with boxes, the stand-in for GRIT")
+DESCRIBERS.add_lazy("sam", "fusekit.guidance.describe.sam:SamDescriber", aliases=("segment-anything",),
+                    model="facebook/sam-vit-base", summary="segments from an automatic point grid")
+DESCRIBERS.add_lazy("llm", "fusekit.guidance.describe.llm:LLMDescriber", aliases=("chatgpt", "gpt"),
+                    model="Qwen/Qwen2.5-1.5B-Instruct",
+                    summary="FILM's paragraph and MTIF's three levels written by an LLM from everything above, via an "
+                            "OpenAI-compatible endpoint (--llm-url URL --llm-model NAME) or a local transformers causal LM")
 # Later backends refine what earlier ones wrote: a BLIP-2 caption replaces the stats caption, the LLM paragraph
-# replaces the stats paragraph, and the LLM reads everything before it.
+# replaces the stats paragraph, and the LLM reads everything before it. Plugin backends run just before the LLM.
 PIPELINE_ORDER = ("stats", "blip2", "florence2", "sam", "llm")
+
+
+def pipeline_rank(name: str) -> float:
+    """Where backend `name` runs in the pipeline (plugins: after the image backends, before the LLM)."""
+    return PIPELINE_ORDER.index(name) if name in PIPELINE_ORDER else PIPELINE_ORDER.index("llm") - 0.5
 
 
 @dataclass

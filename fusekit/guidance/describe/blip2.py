@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import functools
 
-from .base import DESCRIBERS, Describer, ImageInfo
+from .base import Describer, ImageInfo
 
 
-@DESCRIBERS.register("blip2", aliases=("blip",))
 class Blip2Describer(Describer):
     name = "blip2"
     default_model = "Salesforce/blip2-opt-2.7b"

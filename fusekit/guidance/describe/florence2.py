@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 
-from .base import DESCRIBERS, Describer, ImageInfo
+from .base import Describer, ImageInfo
 
 TASK_TOKEN = "<DENSE_REGION_CAPTION>"
 REGION = re.compile(r"([^<]+?)\s*((?:<loc_\d+>){4})")
@@ -38,7 +38,6 @@ def parse_regions(text: str, width: int, height: int) -> list[dict]:
     return regions
 
 
-@DESCRIBERS.register("florence2", aliases=("florence", "grit"))
 class Florence2Describer(Describer):
     name = "florence2"
     default_model = "florence-community/Florence-2-large"

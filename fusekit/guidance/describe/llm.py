@@ -21,7 +21,7 @@ import urllib.request
 from ... import log
 from ...errors import FusekitError
 from ...io.formats import TEXT_LEVELS
-from .base import DESCRIBERS, Describer, ImageInfo
+from .base import Describer, ImageInfo
 from .prompts import levels_messages, paragraph_messages
 
 DEFAULT_LOCAL_MODEL = "Qwen/Qwen2.5-1.5B-Instruct"
@@ -135,7 +135,6 @@ def parse_levels(reply: str, where: str) -> dict:
     return {level: levels[level].strip() for level in TEXT_LEVELS}
 
 
-@DESCRIBERS.register("llm", aliases=("chatgpt", "gpt"))
 class LLMDescriber(Describer):
     """Paragraph (FILM) and three levels (MTIF) from the texts of the earlier backends."""
 

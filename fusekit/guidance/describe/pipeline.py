@@ -10,7 +10,7 @@ from ... import log
 from ...errors import UsageError
 from ...io.formats import ROLES, new_descriptions, sha256_file
 from ...io.images import read_image
-from .base import DESCRIBERS, PIPELINE_ORDER, DescribeOptions, ImageInfo
+from .base import DESCRIBERS, DescribeOptions, ImageInfo, pipeline_rank
 from .cache import DescribeCache
 
 
@@ -23,7 +23,7 @@ def backend_names(backends) -> list[str]:
                 names.append(DESCRIBERS.canonical(part))
     if not names:
         names = ["stats"]
-    return sorted(set(names), key=PIPELINE_ORDER.index)
+    return sorted(set(names), key=lambda name: (pipeline_rank(name), name))
 
 
 class Pipeline:

@@ -12,7 +12,7 @@ import functools
 
 import numpy as np
 
-from .base import DESCRIBERS, Describer, ImageInfo
+from .base import Describer, ImageInfo
 
 MIN_SCORE = 0.7  # predicted IoU a mask needs to be kept
 MIN_AREA = 0.002  # fraction of the image
@@ -49,7 +49,6 @@ def select_segments(masks: np.ndarray, scores: np.ndarray, grey: np.ndarray) -> 
     return segments
 
 
-@DESCRIBERS.register("sam", aliases=("segment-anything",))
 class SamDescriber(Describer):
     name = "sam"
     default_model = "facebook/sam-vit-base"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import DESCRIBERS, Describer, ImageInfo
+from .base import Describer, ImageInfo
 from .measure import COL_NAMES, ROW_NAMES, Measurements, measure, region_name
 
 MODEL_ID = "fusekit-stats-1"
@@ -231,7 +231,6 @@ def describe_arrays(image: np.ndarray, task: str, role: str, path: str, partner:
     return {"caption": caption, "paragraph": paragraph, "levels": levels}
 
 
-@DESCRIBERS.register("stats", aliases=("offline",))
 class StatsDescriber(Describer):
     """Offline, deterministic descriptions from pixel measurements (no weights)."""
 

@@ -1,14 +1,16 @@
 """Text encoders: descriptions in words → token features that guide fusion (FILM, MTIF, TGIF).
 
 `encode_descriptions(doc, encoder="offline")` → (tensors, metadata) for a text-features file. Encoders live in
-`TEXT_ENCODERS`: ``offline`` (default, no weights, 768-d), ``blip2`` (BLIP-2 Q-Former text model, as FILM) and
-``clip`` (CLIP text model).
+`TEXT_ENCODERS` (`base.py`; `fusekit encode-text --list`): ``offline`` (default, no weights, 768-d), ``blip2``
+(BLIP-2 Q-Former text model, as FILM) and ``clip`` (CLIP text model), plus those of installed plugins. Importing
+this package imports no encoder: each is imported when first used.
 """
 
 from __future__ import annotations
 
-from . import models, offline  # noqa: F401  (register the encoders; model weights load lazily)
+from ...registry import lazy_exports
 from .base import TEXT_ENCODERS, TextEncoder, TextOptions
-from .features import encode_descriptions, get_encoder, image_text
+
+__getattr__ = lazy_exports(__name__, {"encode_descriptions": "features", "get_encoder": "features", "image_text": "features"})
 
 __all__ = ["TEXT_ENCODERS", "TextEncoder", "TextOptions", "encode_descriptions", "get_encoder", "image_text"]

@@ -1,6 +1,7 @@
 """What every text encoder shares: options, the registry, and loading once per run.
 
-An encoder maps a list of texts to one [tokens, dim] float32 tensor per text. `encode_descriptions` (in
+An encoder maps a list of texts to one [tokens, dim] float32 array per text (numpy for the offline encoder, which
+needs no torch; torch tensors for the model encoders). `encode_descriptions` (in
 `features.py`) turns a descriptions document into the text-features tensors and metadata.
 """
 
@@ -10,7 +11,17 @@ from dataclasses import dataclass
 
 from ...registry import Registry
 
-TEXT_ENCODERS: Registry = Registry("text encoder", list_hint="known: offline, blip2, clip (see fusekit encode-text --help)")
+# One line per encoder: name, class (imported when the encoder is used), aliases, and what `encode-text --list` and
+# `--help` say about it (`model`: the default weights). Other packages add encoders through the
+# ``fusekit.text_encoders`` entry-point group (docs/PLUGINS.md).
+TEXT_ENCODERS: Registry = Registry("text encoder", "known: {known} (fusekit encode-text --list)", group="fusekit.text_encoders")
+TEXT_ENCODERS.add_lazy("offline", "fusekit.guidance.text.offline:OfflineEncoder", aliases=("hashed",), model="",
+                       summary="deterministic hashed-token embeddings, no weights, 768-d or --dim")
+TEXT_ENCODERS.add_lazy("blip2", "fusekit.guidance.text.models:Blip2TextEncoder", aliases=("qformer",),
+                       model="Salesforce/blip2-itm-vit-g",
+                       summary="the BLIP-2 Q-Former text model FILM uses: 768-d token states, or 256-d with --projected")
+TEXT_ENCODERS.add_lazy("clip", "fusekit.guidance.text.models:ClipTextEncoder", model="openai/clip-vit-base-patch32",
+                       summary="CLIP text model token states")
 
 
 @dataclass
@@ -42,5 +53,5 @@ class TextEncoder:
         raise NotImplementedError
 
     def encode(self, texts: list[str]) -> list:
-        """One float32 tensor [tokens, dim] per text (CPU)."""
+        """One float32 array [tokens, dim] per text (CPU): numpy arrays or torch tensors."""
         raise NotImplementedError

@@ -8,6 +8,8 @@ region captions and segments joined into sentences. ``text`` is A's tokens follo
 
 from __future__ import annotations
 
+import numpy as np
+
 from ...errors import FusekitError
 from ...io.formats import TEXT_LEVELS, dump_json, sha256_bytes, validate_descriptions
 from .base import TEXT_ENCODERS, TextEncoder, TextOptions
@@ -52,10 +54,11 @@ def get_encoder(encoder: "str | TextEncoder", options: TextOptions | None = None
 
 
 def encode_descriptions(document: dict, encoder: "str | TextEncoder" = "offline", options: TextOptions | None = None,
-                        source: str = "descriptions") -> tuple[dict, dict]:
-    """(tensors, metadata) of the text-features file for one descriptions document (one image or a pair)."""
-    import torch
+                        source: str = "descriptions", as_numpy: bool = False) -> tuple[dict, dict]:
+    """(tensors, metadata) of the text-features file for one descriptions document (one image or a pair).
 
+    The tensors are torch tensors, or numpy arrays with `as_numpy` (all a file writer needs: the offline encoder
+    then runs without importing torch)."""
     if not isinstance(document, dict):
         raise FusekitError(f"{source} is not a fusekit descriptions JSON", "make one with fusekit describe")
     validate_descriptions(document, source)
@@ -66,11 +69,11 @@ def encode_descriptions(document: dict, encoder: "str | TextEncoder" = "offline"
         raise FusekitError(f"{source}: two images share role {roles[0]!r}", "re-run fusekit describe")
     paragraphs = encoder.encode([_text_of(image, i, None, source) for i, image in enumerate(images)])
     tensors = {f"text_{role}": tokens for role, tokens in zip(roles, paragraphs)}
-    tensors["text"] = torch.cat(paragraphs, dim=0)
+    tensors["text"] = _concatenate(paragraphs)
     if all(isinstance(image["texts"].get("levels"), dict) and image["texts"]["levels"] for image in images):
         for level in TEXT_LEVELS:
             encoded = encoder.encode([_text_of(image, i, level, source) for i, image in enumerate(images)])
-            tensors[f"text_{level}"] = torch.cat(encoded, dim=0)
+            tensors[f"text_{level}"] = _concatenate(encoded)
     metadata = {
         "encoder": encoder.name,
         "encoder_model": encoder.model_id,
@@ -83,7 +86,27 @@ def encode_descriptions(document: dict, encoder: "str | TextEncoder" = "offline"
         metadata[f"image_sha256_{image['role']}"] = image["sha256"]
     if document.get("name"):
         metadata["name"] = str(document["name"])
-    return tensors, metadata
+    return _as_arrays(tensors, as_numpy), metadata
+
+
+def _concatenate(arrays: list):
+    """The tokens of several texts one after the other, in the library the encoder made them with."""
+    if isinstance(arrays[0], np.ndarray):
+        return np.concatenate(arrays, axis=0)
+    import torch
+
+    return torch.cat(arrays, dim=0)
+
+
+def _as_arrays(tensors: dict, as_numpy: bool) -> dict:
+    """Every tensor as numpy (`as_numpy`) or torch, whichever the encoder produced."""
+    if as_numpy:
+        return {name: value if isinstance(value, np.ndarray) else value.numpy() for name, value in tensors.items()}
+    if not any(isinstance(value, np.ndarray) for value in tensors.values()):
+        return tensors
+    import torch
+
+    return {name: torch.from_numpy(value) if isinstance(value, np.ndarray) else value for name, value in tensors.items()}
 
 
 def json_tokens(roles: list[str], tensors: list) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 
-from .base import TEXT_ENCODERS, TextEncoder
+from .base import TextEncoder
 
 
 class _ModelEncoder(TextEncoder):
@@ -51,7 +51,6 @@ class _ModelEncoder(TextEncoder):
         return outputs
 
 
-@TEXT_ENCODERS.register("blip2", aliases=("qformer",))
 class Blip2TextEncoder(_ModelEncoder):
     """BLIP-2 Q-Former text features (Blip2TextModelWithProjection), as FILM uses."""
 
@@ -73,7 +72,6 @@ class Blip2TextEncoder(_ModelEncoder):
         return output.text_embeds if self.options.projected else output.last_hidden_state
 
 
-@TEXT_ENCODERS.register("clip")
 class ClipTextEncoder(_ModelEncoder):
     """CLIP text transformer token states (CLIPTextModel)."""
 

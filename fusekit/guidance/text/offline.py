@@ -15,7 +15,7 @@ import re
 
 import numpy as np
 
-from .base import TEXT_ENCODERS, TextEncoder
+from .base import TextEncoder
 
 MODEL_ID = "fusekit-hashed-trigram-1"
 TOKEN_PATTERN = re.compile(r"[a-z0-9]+(?:[.'][a-z0-9]+)*|[^\sa-z0-9]")
@@ -70,7 +70,6 @@ def embed(text: str, dim: int = 768, max_tokens: int = 512) -> np.ndarray:
     return (rows / rms).astype(np.float32)
 
 
-@TEXT_ENCODERS.register("offline", aliases=("hashed",))
 class OfflineEncoder(TextEncoder):
     """Deterministic hashed-token embeddings; `--dim` sets the width (768 by default, like BLIP-2)."""
 
@@ -85,7 +84,5 @@ class OfflineEncoder(TextEncoder):
     def dim(self) -> int:
         return self.options.dim
 
-    def encode(self, texts: list[str]) -> list:
-        import torch
-
-        return [torch.from_numpy(embed(text, self.options.dim, self.options.max_tokens)) for text in texts]
+    def encode(self, texts: list[str]) -> list[np.ndarray]:
+        return [embed(text, self.options.dim, self.options.max_tokens) for text in texts]

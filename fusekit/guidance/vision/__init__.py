@@ -1,12 +1,14 @@
 """Frozen image encoders for guidance: `encode_images(paths, encoder="clip")` → per-image embeddings.
 
-Encoders live in `IMAGE_ENCODERS` (``clip``: CLIPVisionModelWithProjection image embeds, as MGFusion uses).
+Encoders live in `IMAGE_ENCODERS` (`base.py`; `fusekit encode-image --list`: ``clip``, CLIPVisionModelWithProjection
+image embeds, as MGFusion uses, plus those of installed plugins). Importing this package imports no encoder.
 """
 
 from __future__ import annotations
 
-from . import clip  # noqa: F401  (registers the encoder)
+from ...registry import lazy_exports
 from .base import IMAGE_ENCODERS, ImageEncoder, ImageOptions
-from .features import encode_images, get_image_encoder, image_features
+
+__getattr__ = lazy_exports(__name__, {"encode_images": "features", "get_image_encoder": "features", "image_features": "features"})
 
 __all__ = ["IMAGE_ENCODERS", "ImageEncoder", "ImageOptions", "encode_images", "get_image_encoder", "image_features"]

@@ -7,7 +7,11 @@ from dataclasses import dataclass
 
 from ...registry import Registry
 
-IMAGE_ENCODERS: Registry = Registry("image encoder", list_hint="known: clip")
+# One line per encoder: name, class (imported when the encoder is used), aliases, and what `encode-image --list`
+# and `--help` say about it. Other packages add encoders through the ``fusekit.image_encoders`` entry-point group.
+IMAGE_ENCODERS: Registry = Registry("image encoder", "known: {known} (fusekit encode-image --list)", group="fusekit.image_encoders")
+IMAGE_ENCODERS.add_lazy("clip", "fusekit.guidance.vision.clip:ClipImageEncoder", model="openai/clip-vit-base-patch32",
+                        summary="CLIPVisionModelWithProjection's projected image embeds, as MGFusion uses")
 
 
 @dataclass

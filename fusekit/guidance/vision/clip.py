@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from .base import IMAGE_ENCODERS, ImageEncoder
+from .base import ImageEncoder
 from .preprocess import processor_settings, to_tensor
 
 
-@IMAGE_ENCODERS.register("clip")
 class ClipImageEncoder(ImageEncoder):
     name = "clip"
     default_model = "openai/clip-vit-base-patch32"

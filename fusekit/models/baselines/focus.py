@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import label
 
-from ..registry import FusionModelSpec, register
 from .filters import box_mean, guided_filter
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -76,15 +75,3 @@ def fuse_arrays(a: np.ndarray, b: np.ndarray, task: str) -> np.ndarray:
     if a.ndim == 3:
         weight = weight[..., None]
     return (weight * a + (1 - weight) * b).astype(np.float32)
-
-
-SPEC = register(FusionModelSpec(
-    name="focus-map",
-    summary="focus-measure decision map (sum-modified-Laplacian), majority-vote and small-region consistency "
-            "filtering, guided-filter refinement (training-free)",
-    kind="training-free",
-    tasks=("mff",),
-    paper="Nayar & Nakagawa 1994 (SML); He, Sun & Tang, Guided Image Filtering, TPAMI 2013",
-    fuse_arrays=fuse_arrays,
-    colour="rgb",
-))

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..registry import FusionModelSpec, register
 from .filters import blur, box_mean, guided_filter, laplacian
 
 
@@ -55,14 +54,3 @@ def _blend(layers: list[np.ndarray], weights: list[np.ndarray]) -> np.ndarray:
 def fuse_arrays(a: np.ndarray, b: np.ndarray, task: str) -> np.ndarray:
     """The training-free model interface (grey [H, W] in [0, 1])."""
     return guided_filter_fusion(a, b)
-
-
-SPEC = register(FusionModelSpec(
-    name="gff",
-    summary="guided-filter fusion (GFF): two-scale decomposition, saliency weight maps refined by guided filters "
-            "(training-free)",
-    kind="training-free",
-    tasks=("ivf", "mif"),
-    paper="Li, Kang & Hu, Image Fusion with Guided Filtering, IEEE TIP 2013",
-    fuse_arrays=fuse_arrays,
-))

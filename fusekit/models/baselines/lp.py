@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..registry import FusionModelSpec, register
 from .filters import box_mean
 from .pyramid import collapse, laplacian_pyramid, max_levels
 
@@ -34,14 +33,3 @@ def pyramid_fusion(a: np.ndarray, b: np.ndarray, levels: int = LEVELS) -> np.nda
 def fuse_arrays(a: np.ndarray, b: np.ndarray, task: str) -> np.ndarray:
     """The training-free model interface (grey [H, W] in [0, 1])."""
     return pyramid_fusion(a, b)
-
-
-SPEC = register(FusionModelSpec(
-    name="lp",
-    summary="Laplacian-pyramid fusion: band coefficients chosen by local activity, low-pass averaged "
-            "(training-free)",
-    kind="training-free",
-    tasks=("ivf", "mif"),
-    paper="Burt & Adelson, The Laplacian Pyramid as a Compact Image Code, IEEE TCOM 1983",
-    fuse_arrays=fuse_arrays,
-))

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..registry import FusionModelSpec, register
 from .pyramid import collapse, gaussian_pyramid, laplacian_pyramid, max_levels
 
 
@@ -92,15 +91,3 @@ def exposure_fusion(images: list[np.ndarray], exponents: MertensWeights = Merten
 def fuse_arrays(a: np.ndarray, b: np.ndarray, task: str) -> np.ndarray:
     """The training-free model interface: the two exposures in, the fused image out (same shape)."""
     return exposure_fusion([a, b])
-
-
-SPEC = register(FusionModelSpec(
-    name="mertens",
-    summary="Mertens exposure fusion: contrast, saturation and well-exposedness weights blended in a Laplacian "
-            "pyramid (training-free; matches OpenCV's MergeMertens)",
-    kind="training-free",
-    tasks=("mef",),
-    paper="Mertens, Kautz & Van Reeth, Exposure Fusion, Pacific Graphics 2007",
-    fuse_arrays=fuse_arrays,
-    colour="rgb",
-))
