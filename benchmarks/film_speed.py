@@ -259,12 +259,18 @@ def measure(which: str, repeats: int, device: str, precision: str, batch: int) -
     return {"seconds": min(times), "cpu_seconds": min(cpu_times), "peak_mib": peak, "out": out.float().cpu()}
 
 
+def child_environment(args) -> dict:
+    """Every subprocess runs with the threads asked for and the OpenMP wait policy the `fusekit` command sets
+    (fusekit/cli/__init__.py), so the released forward and fusekit see the same thread behaviour."""
+    return dict(os.environ, OMP_NUM_THREADS=str(args.threads), OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))
+
+
 def run_child(which: str, args) -> dict:
     out_path = Path(args.scratch) / f"{which}.pt"
     command = [sys.executable, __file__, "--child", which, "--repeats", str(args.repeats),
                "--threads", str(args.threads), "--device", args.device, "--precision", args.precision,
                "--batch", str(args.batch), "--scratch", args.scratch]
-    subprocess.run(command, check=True)
+    subprocess.run(command, check=True, env=child_environment(args))
     result = torch.load(out_path, weights_only=False)
     out_path.unlink()
     return result
@@ -284,7 +290,7 @@ def run_process(args) -> dict:
     command = [sys.executable, "-m", "fusekit", "fuse", str(PAIR[0]), str(PAIR[1]), "--task", "ivf", "--model", "film",
                "--weights", str(WEIGHTS), "--text", str(text), "-o", str(fused), "--grey", "--postprocess", "film",
                "--device", args.device, "--precision", args.precision]
-    environment = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONPATH=str(REPO))
+    environment = dict(child_environment(args), PYTHONPATH=str(REPO))
     best = {"seconds": float("inf")}
     for _ in range(args.repeats):
         fused.unlink(missing_ok=True)

@@ -48,6 +48,9 @@ def compute(fused, a=None, b=None, metrics=None, convention: str = "evaluator", 
     jobs = _jobs(names, convention, triples)
     workers = min(len(jobs), _usable_cores() if threads is None else max(1, threads))
     if workers > 1:
+        if convention == "evaluator":  # settled before the threads start: it decides several metrics' arithmetic
+            for t in triples:
+                evaluator.grey_levels(t)
         with ThreadPoolExecutor(workers) as pool:
             results = list(pool.map(lambda job: job[1](), jobs))
     else:
@@ -59,12 +62,7 @@ def compute(fused, a=None, b=None, metrics=None, convention: str = "evaluator", 
 
 
 def _jobs(names: list[str], convention: str, triples: list[Triple]) -> list[tuple[str, object]]:
-    """(metric name, zero-argument callable) per metric and triple, costliest first. Work that several metrics
-    share and that decides their arithmetic (whether the images are grey levels) is settled here, before any
-    thread starts."""
-    if convention == "evaluator":
-        for t in triples:
-            evaluator.grey_levels(t)
+    """(metric name, zero-argument callable) per metric and triple, costliest first."""
     rank = {name: i for i, name in enumerate(_COSTLIEST_FIRST)}
     jobs = []
     for name in sorted(names, key=lambda n: rank.get(n, len(rank))):
