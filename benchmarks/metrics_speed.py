@@ -8,12 +8,15 @@ line: float32 images, 2-D `scipy.signal.convolve2d` for VIF and Qabf, scikit-ima
 `scipy.ndimage.uniform_filter`, scikit-learn's contingency-table MI. It is checked to give the same numbers as
 fusekit (relative 1e-4) before anything is timed.
 
-    python benchmarks/metrics_speed.py [--repeats N] [--triples N]
+    python benchmarks/metrics_speed.py [--repeats N] [--triples N] [--per-metric]
 
-Prints seconds per triple for both and the ratio; exits 1 if the numbers disagree. Both run in the same process
-with the allocator setting `fusekit metrics` uses (fusekit/metrics/memory.py), on one core (BLAS
-threads pinned to 1 unless OPENBLAS_NUM_THREADS/OMP_NUM_THREADS say otherwise). The ratio is given for wall-clock
-time and for CPU time: on a machine shared with other jobs the CPU-time ratio is the steadier of the two.
+Prints seconds per triple for the baseline and for fusekit (on one thread, and with `compute`'s default threads,
+one metric per thread), the ratios, and with --per-metric each metric timed on its own on both sides (where the
+time goes); exits 1 if the numbers disagree. Both run in the same process
+with the allocator setting `fusekit metrics` uses (fusekit/metrics/memory.py), BLAS threads pinned to 1 unless
+OPENBLAS_NUM_THREADS/OMP_NUM_THREADS say otherwise. The ratio is given for wall-clock time and for CPU time: on a
+machine shared with other jobs the CPU-time ratio is the steadier of the two (and the threaded wall-clock ratio
+needs idle cores to show).
 """
 
 from __future__ import annotations
@@ -224,44 +227,69 @@ def load_triples(limit: int) -> list[tuple]:
     return triples[:limit]
 
 
+def best_of(repeats: int, run) -> tuple[float, float, dict]:
+    """(best wall s, best CPU s, last result) of `repeats` calls of `run`."""
+    wall_best = cpu_best = math.inf
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = run()
+        wall_best, cpu_best = min(wall_best, time.perf_counter() - wall), min(cpu_best, time.process_time() - cpu)
+    return wall_best, cpu_best, result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=2, help="timed runs of each implementation per triple (the best is kept)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each implementation per triple (the best is kept)")
     parser.add_argument("--triples", type=int, default=6, help="number of MSRS triples (at most 6)")
+    parser.add_argument("--per-metric", action="store_true", help="also time every metric on its own, both sides")
     args = parser.parse_args()
     keep_freed_memory()  # as `fusekit metrics` does; applies to both implementations alike
     triples = load_triples(args.triples)
     height, width = triples[0][1].shape
     print(f"{len(triples)} MSRS triples of {width}x{height}, all 12 evaluator-convention metrics")
 
+    sides = {"baseline": baseline, "fusekit, 1 thread": lambda f, a, b: compute(f, a, b, threads=1),
+             "fusekit, default threads": compute}
+    totals = {side: [0.0, 0.0] for side in sides}  # [wall, cpu] seconds, summed over triples
+    per_metric = {}  # metric -> [baseline s, fusekit s], summed over triples
     mismatches = 0
-    totals = {"baseline": [0.0, 0.0], "fusekit": [0.0, 0.0]}  # [wall, cpu] seconds, summed over triples
     for name, f, a, b in triples:
-        best = {"baseline": [math.inf, math.inf], "fusekit": [math.inf, math.inf]}
-        for _ in range(args.repeats):  # interleaved, so both see the same machine load; best of each kept
-            for which, run in (("baseline", baseline), ("fusekit", compute)):
-                wall, cpu = time.perf_counter(), time.process_time()
-                values = run(f, a, b)
-                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-                best[which] = [min(best[which][0], wall), min(best[which][1], cpu)]
-                if which == "baseline":
-                    expected = values
-                else:
-                    got = values
-        for which in totals:
-            totals[which] = [totals[which][0] + best[which][0], totals[which][1] + best[which][1]]
-        for metric, reference in expected.items():
-            if abs(got[metric] - reference) > 1e-4 * max(1.0, abs(reference)):
-                mismatches += 1
-                print(f"MISMATCH {name} {metric}: fusekit {got[metric]!r} baseline {reference!r}")
+        results = {}
+        for _ in range(args.repeats):  # interleaved, so all sides see the same machine load; best of each kept
+            for side, run in sides.items():
+                wall, cpu, values = best_of(1, lambda: run(f, a, b))
+                best = results.setdefault(side, [math.inf, math.inf, values])
+                results[side] = [min(best[0], wall), min(best[1], cpu), values]
+        for side in sides:
+            totals[side] = [totals[side][0] + results[side][0], totals[side][1] + results[side][1]]
+        expected = results["baseline"][2]
+        for side in list(sides)[1:]:
+            for metric, reference in expected.items():
+                got = results[side][2][metric]
+                if abs(got - reference) > 1e-4 * max(1.0, abs(reference)):
+                    mismatches += 1
+                    print(f"MISMATCH {name} {metric} ({side}): fusekit {got!r} baseline {reference!r}")
+        if args.per_metric:
+            for metric in expected:
+                fn = BASELINE.get(metric)
+                slow = (lambda: fn(f)) if fn else (lambda: BASELINE_WITH_SOURCES[metric](f, a, b))
+                base_s = best_of(args.repeats, slow)[0]
+                fast_s = best_of(args.repeats, lambda: compute(f, a, b, metrics=[metric], threads=1))[0]
+                row = per_metric.setdefault(metric, [0.0, 0.0])
+                row[0], row[1] = row[0] + base_s, row[1] + fast_s
 
     n = len(triples)
-    (base_wall, base_cpu), (fast_wall, fast_cpu) = ([x / n for x in totals[k]] for k in ("baseline", "fusekit"))
+    if per_metric:
+        print(f"{'metric':>6} {'baseline ms':>12} {'fusekit ms':>11} {'ratio':>7}   (each on its own, wall, per triple)")
+        for metric, (base_s, fast_s) in sorted(per_metric.items(), key=lambda item: -item[1][1]):
+            print(f"{metric:>6} {base_s / n * 1000:12.1f} {fast_s / n * 1000:11.1f} {base_s / fast_s:7.1f}")
+    base_wall, base_cpu = (x / n for x in totals["baseline"])
     print(f"baseline (numpy/scipy, 2-D convolutions): {base_wall:.3f} s wall, {base_cpu:.3f} s CPU per triple")
-    print(f"fusekit.metrics.compute:                 {fast_wall * 1000:.1f} ms wall, {fast_cpu * 1000:.1f} ms CPU per triple"
-          f" ({1 / fast_wall:.1f} triples/s)")
-    print(f"ratio: {base_wall / fast_wall:.1f}x faster (wall), {base_cpu / fast_cpu:.1f}x (CPU); "
-          f"identical numbers (relative 1e-4): {'yes' if not mismatches else 'NO'}")
+    for side in list(sides)[1:]:
+        wall, cpu = (x / n for x in totals[side])
+        print(f"{side + ':':<41} {wall * 1000:.1f} ms wall, {cpu * 1000:.1f} ms CPU per triple ({1 / wall:.1f} triples/s); "
+              f"ratio {base_wall / wall:.1f}x (wall), {base_cpu / cpu:.1f}x (CPU)")
+    print(f"identical numbers (relative 1e-4): {'yes' if not mismatches else 'NO'}")
     return 1 if mismatches else 0
 
 

@@ -154,6 +154,10 @@ def _command_path(error: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code (and exits with it when run as a script)."""
+    # PyTorch's OpenMP threads sleep between parallel regions instead of spinning (read when torch loads, which is
+    # later): on a CPU shared with other jobs spinning threads wait for descheduled ones, and FILM's banded blocks
+    # (many short regions) ran ~10x slower in wall time at 2 threads (benchmarks/film_speed.py).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     _load_commands(sys.argv[1:] if argv is None else argv)
     cli = typer.main.get_command(app)
     try:

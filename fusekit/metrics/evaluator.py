@@ -196,10 +196,10 @@ def vif(t: Triple) -> float:
         taps = gaussian_taps(size, size / 5.0)
         if scale > 1:
             if min(images.shape[-2:]) < size:
-                return _vif_too_small(t)
+                vif_too_small(*t.f.shape)
             images = filter_valid(images, taps, step=2)
         if min(images.shape[-2:]) < size:
-            return _vif_too_small(t)
+            vif_too_small(*t.f.shape)
         ref, dist = images[:2], images[2]
         stack = np.empty((8, *images.shape[1:]))
         stack[0:3] = images
@@ -239,10 +239,10 @@ def vif(t: Triple) -> float:
     return float(per_source.sum())
 
 
-def _vif_too_small(t: Triple) -> float:
+def vif_too_small(height: int, width: int) -> None:
+    """The error for images too small for VIF's four scales (also raised by the torch path)."""
     from ..errors import FusekitError
 
-    height, width = t.f.shape
     raise FusekitError(f"VIF needs images of at least 41x41 pixels, got {width}x{height}", "leave VIF out with --metrics")
 
 
@@ -251,14 +251,19 @@ def qabf_evaluator(t: Triple) -> float:
     return qabf(t, dtype=np.float32)
 
 
+def check_ssim_size(height: int, width: int) -> None:
+    """SSIM's 7x7 windows must fit (also checked by the torch path)."""
+    if min(height, width) < 7:
+        from ..errors import FusekitError
+
+        raise FusekitError(f"SSIM needs images of at least 7x7 pixels, got {width}x{height}", "leave SSIM out with --metrics")
+
+
 @define("SSIM", E, "SSIM(F,A) + SSIM(F,B), skimage defaults (7x7 uniform, sample covariance), data_range 255", (-2.0, 2.0))
 def ssim(t: Triple) -> float:
     """Box sums of the valid 7×7 windows are exactly scikit-image's map with its 3-pixel border cropped."""
     size = 7
-    if min(t.f.shape) < size:
-        from ..errors import FusekitError
-
-        raise FusekitError(f"SSIM needs images of at least 7x7 pixels, got {t.f.shape[1]}x{t.f.shape[0]}", "leave SSIM out with --metrics")
+    check_ssim_size(*t.f.shape)
     stack = np.empty((8, *t.f.shape), dtype=np.float32 if grey_levels(t) else np.float64)
     stack[0], stack[1], stack[2] = t.a, t.b, t.f
     np.multiply(stack[0:3], stack[0:3], out=stack[3:6])

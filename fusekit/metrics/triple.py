@@ -32,6 +32,12 @@ class Triple:
         return self.memo[key]
 
 
+def is_cuda_tensor(image) -> bool:
+    """A torch tensor on a CUDA device (checked without importing torch)."""
+    device = getattr(image, "device", None)
+    return getattr(device, "type", None) == "cuda" and hasattr(image, "detach")
+
+
 def as_array(image, role: str) -> np.ndarray:
     """A numpy view of `image`: [H, W] or [H, W, 3]. Torch tensors ([H, W], [C, H, W], [1, C, H, W]) are copied to
     the CPU; uint16 is rescaled to the 0–255 scale the metrics are defined on."""
