@@ -19,7 +19,7 @@ HELP = """Encode descriptions into text features for text-guided fusion models.
 
 Reads descriptions JSON from `fusekit describe` (stdin by default) and writes a text-features safetensors file (docs/FORMATS.md): `text` [tokens, dim] = image A's tokens followed by image B's (FILM's concatenation), `text_a`, `text_b`, and MTIF's `text_detail`, `text_structure`, `text_semantic` when the descriptions have levels.
 
-Encoders: offline (default; deterministic hashed-token embeddings, no weights, 768-d or --dim); blip2 (the BLIP-2 Q-Former text model FILM uses, 768-d token states, or 256-d with --projected; default model Salesforce/blip2-itm-vit-g); clip (CLIP text model token states; default openai/clip-vit-base-patch32). Weights come from the Hugging Face cache or --model-path.
+Encoders: offline (default; deterministic hashed-token embeddings, no weights, 768-d or --dim); blip2 (the BLIP-2 Q-Former text model FILM uses, 768-d token states, or 256-d with --projected; default model Salesforce/blip2-itm-vit-g); clip (CLIP text model token states; default openai/clip-vit-base-patch32); hf (any Hugging Face encoder folder, AutoModel + tokenizer, e.g. sentence-transformers/all-MiniLM-L6-v2: its last hidden states, or one mean-pooled row per text with --pooled). A folder of another model type than the encoder expects is refused. Weights come from the Hugging Face cache or --model-path.
 
 Many pairs: give a folder of descriptions JSON files or a .jsonl file, and -o DIR; each pair is written to DIR/<name>.safetensors, the name `fuse --text DIR` looks for.
 """
@@ -78,11 +78,12 @@ def _name(document: dict, where: str) -> str:
 def run(
     source: Annotated[str, typer.Argument(help="Descriptions JSON (- = stdin), a .jsonl file or a folder of .json files.")] = "-",
     output: Annotated[str, typer.Option("--output", "-o", help="Text-features file (- = stdout); a folder for many pairs.")] = "-",
-    encoder: Annotated[str, typer.Option("--encoder", "-e", help="Text encoder: offline, blip2 or clip.")] = "offline",
+    encoder: Annotated[str, typer.Option("--encoder", "-e", help="Text encoder: offline, blip2, clip or hf.")] = "offline",
     model_path: Annotated[Optional[str], typer.Option("--model-path", help="Local folder of the encoder's weights and tokenizer.")] = None,
     model: Annotated[Optional[str], typer.Option("--model", help="Hugging Face model id of the encoder [default: per encoder].")] = None,
     dim: Annotated[int, typer.Option("--dim", help="Width of the offline encoder's features.")] = 768,
     projected: Annotated[bool, typer.Option("--projected", help="blip2: the 256-d projected token states instead of the 768-d ones.")] = False,
+    pooled: Annotated[bool, typer.Option("--pooled", help="hf: one mean-pooled row per text (a sentence embedding) instead of the token states.")] = False,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="At most this many tokens per text (longer texts are cut).")] = 512,
     device: Device = "auto",
     precision: Precision = "fp32",
@@ -101,7 +102,7 @@ def run(
     if max_tokens < 2:
         raise UsageError(f"--max-tokens {max_tokens} is too small", "use at least 2")
     text_encoder = get_encoder(encoder, TextOptions(device=device, precision=precision, model_path=model_path, model_id=model,
-                                                    dim=dim, projected=projected, max_tokens=max_tokens))
+                                                    dim=dim, projected=projected, pooled=pooled, max_tokens=max_tokens))
     documents, batch = _load_documents(source)
     if not batch:
         where, document = documents[0]

@@ -81,17 +81,19 @@ class Describer:
         """What the descriptions JSON records: the local folder when given, else the Hugging Face id."""
         return self.model_path or self.options.model_ids.get(self.name) or self.default_model
 
-    def load_with_processor(self, model_class, model_what: str, processor_class, processor_what: str) -> tuple:
+    def load_with_processor(self, model_class, model_what: str, processor_class, processor_what: str,
+                            expect: tuple[str, ...] = ()) -> tuple:
         """(processor, model, device, dtype) for the vision-language backends, which all load the same way.
 
         The weights come from this backend's --model-path or --model (else `default_model`); the model is moved to
-        --device / --precision and put in eval mode. `*_what` name the parts in loading errors.
+        --device / --precision and put in eval mode. `*_what` name the parts in loading errors; `expect` lists the
+        config.json model types the backend can use.
         """
         from ...hub import load_pretrained, model_device
 
         model_id = self.options.model_ids.get(self.name) or self.default_model
         device, dtype = model_device(self.options)
-        model = load_pretrained(model_class.from_pretrained, model_id, self.model_path, model_what)
+        model = load_pretrained(model_class.from_pretrained, model_id, self.model_path, model_what, expect)
         processor = load_pretrained(processor_class.from_pretrained, model_id, self.model_path, processor_what)
         return processor, model.to(device=device, dtype=dtype).eval(), device, dtype
 

@@ -58,7 +58,7 @@ class SamDescriber(Describer):
     def loaded(self):
         from transformers import SamModel, SamProcessor
 
-        return self.load_with_processor(SamModel, "SAM model", SamProcessor, "SAM processor")
+        return self.load_with_processor(SamModel, "SAM model", SamProcessor, "SAM processor", ("sam",))
 
     def describe(self, image: ImageInfo) -> dict:
         import torch

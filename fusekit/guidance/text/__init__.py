@@ -2,7 +2,7 @@
 
 `encode_descriptions(doc, encoder="offline")` → (tensors, metadata) for a text-features file. Encoders live in
 `TEXT_ENCODERS`: ``offline`` (default, no weights, 768-d), ``blip2`` (BLIP-2 Q-Former text model, as FILM) and
-``clip`` (CLIP text model).
+``clip`` (CLIP text model) and ``hf`` (any Hugging Face encoder folder).
 """
 
 from __future__ import annotations

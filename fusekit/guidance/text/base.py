@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ...registry import Registry
 
-TEXT_ENCODERS: Registry = Registry("text encoder", list_hint="known: offline, blip2, clip (see fusekit encode-text --help)")
+TEXT_ENCODERS: Registry = Registry("text encoder", list_hint="known: offline, blip2, clip, hf (see fusekit encode-text --help)")
 
 
 @dataclass
@@ -21,6 +21,7 @@ class TextOptions:
     model_id: str | None = None
     dim: int = 768  # offline encoder only; model encoders have their model's width
     projected: bool = False  # blip2: the 256-d projected token states instead of the 768-d hidden states
+    pooled: bool = False  # hf: one mean-pooled row per text instead of the token states
     max_tokens: int = 512  # per text, including the start token
 
 
