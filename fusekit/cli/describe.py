@@ -20,7 +20,7 @@ Writes descriptions JSON (docs/FORMATS.md) to stdout, ready for encode-text: `fu
 
 The default backend, stats, needs no weights and is deterministic: exposure, contrast, focus, thermal hotspots and edge density measured from the pixels, written as a caption, a paragraph and MTIF's detail, structure and semantic levels.
 
-To use vision-language models instead, choose backends with --backend (comma-separated, e.g. `--backend blip2,florence2,sam,llm`): blip2 = captions (default model Salesforce/blip2-opt-2.7b); florence2 = dense region captions with boxes, the stand-in for GRIT (florence-community/Florence-2-large); sam = segments from an automatic point grid (facebook/sam-vit-base); llm = FILM's paragraph and MTIF's three levels written by an LLM from everything above, via an OpenAI-compatible endpoint (`--llm-url http://localhost:8000/v1 --llm-model NAME`) or a local transformers causal LM (Qwen/Qwen2.5-1.5B-Instruct).
+To use vision-language models instead, choose backends with --backend (comma-separated, e.g. `--backend blip2,florence2,sam,llm`): blip2 = captions (default model Salesforce/blip2-opt-2.7b); florence2 = dense region captions with boxes, the stand-in for GRIT (florence-community/Florence-2-large); sam = segments from an automatic point grid (facebook/sam-vit-base); llm = FILM's paragraph and MTIF's three levels written by an LLM from everything above, via an OpenAI-compatible endpoint (`--llm-url http://localhost:8000/v1 --llm-model NAME`; `--llm-vision` also sends the images, for multimodal models) or a local transformers causal LM (a folder or a .gguf file given with --model-path llm=..., default Qwen/Qwen2.5-1.5B-Instruct); vlm = the same paragraph and levels from a local vision-language model that sees the image (AutoModelForImageTextToText, default HuggingFaceTB/SmolVLM-256M-Instruct). An unusable LLM reply (empty, repeating itself, copying the prompt) is replaced by the stats text with a warning.
 
 Weights come from the Hugging Face cache or --model-path (BACKEND=DIR when several backends need weights). Two folders or --manifest describe many pairs: -o DIR writes DIR/<name>.json, -o FILE.jsonl (or stdout) one JSON line per pair.
 """
@@ -50,6 +50,8 @@ def _warn_unused(names: list[str], options) -> None:
     unused = sorted((set(options.model_paths) | set(options.model_ids)) - set(names))
     if options.llm_url and "llm" not in names:
         unused.append("llm (--llm-url)")
+    if options.llm_vision and not options.llm_url:
+        log.warn("--llm-vision needs a multimodal endpoint (--llm-url); a local model sees the images with --backend vlm")
     for name in unused:
         log.warn(f"options given for backend {name}, which is not chosen (add it with --backend)")
 
@@ -58,7 +60,7 @@ def _warn_unused(names: list[str], options) -> None:
 def run(
     paths: Annotated[Optional[list[str]], typer.Argument(help="Image A (and B), or two folders matched by file name.", show_default=False)] = None,
     task: Task = "",
-    backend: Annotated[list[str], typer.Option("--backend", "-b", help="Backends, comma-separated or repeated: stats, blip2, florence2, sam, llm.")] = ["stats"],  # noqa: B006
+    backend: Annotated[list[str], typer.Option("--backend", "-b", help="Backends, comma-separated or repeated: stats, blip2, florence2, sam, vlm, llm.")] = ["stats"],  # noqa: B006
     output: Annotated[str, typer.Option("--output", "-o", help="Output file (- = stdout); for many pairs a folder (one JSON per pair) or a .jsonl file.")] = "-",
     manifest: Manifest = None,
     model_path: Annotated[list[str], typer.Option("--model-path", help="Local model folder, as DIR or BACKEND=DIR (repeatable).")] = [],  # noqa: B006
@@ -66,8 +68,11 @@ def run(
     llm_url: Annotated[Optional[str], typer.Option("--llm-url", help="OpenAI-compatible base URL (e.g. http://localhost:8000/v1); without it the llm backend runs a local transformers LM.")] = None,
     llm_model: Annotated[Optional[str], typer.Option("--llm-model", help="Model name sent to --llm-url (or the local LM's id).")] = None,
     llm_key_env: Annotated[str, typer.Option("--llm-key-env", help="Environment variable holding the endpoint's API key (sent only when set).")] = "OPENAI_API_KEY",
-    llm_timeout: Annotated[float, typer.Option("--llm-timeout", help="Seconds to wait for one endpoint reply.")] = 60.0,
+    llm_timeout: Annotated[float, typer.Option("--llm-timeout", help="Deadline in seconds for one whole endpoint request (a reply still arriving then is cut off and retried).")] = 60.0,
     llm_retries: Annotated[int, typer.Option("--llm-retries", help="Retries after a timeout, connection error or HTTP 5xx/429.")] = 2,
+    llm_concurrency: Annotated[int, typer.Option("--llm-concurrency", min=1, help="Endpoint requests in flight at once, across pairs (output order and bytes do not change).")] = 1,
+    llm_vision: Annotated[bool, typer.Option("--llm-vision", help="Send the images with the prompt (OpenAI image_url parts) to a multimodal endpoint: the image with its segment and region maps for the paragraph, both images of the pair for the levels.")] = False,
+    llm_max_tokens: Annotated[int, typer.Option("--llm-max-tokens", min=8, help="At most this many tokens in the paragraph reply (80 per level for a local model).")] = 400,
     no_levels: Annotated[bool, typer.Option("--no-levels", help="llm: write only FILM's paragraph, not MTIF's three levels.")] = False,
     cache: Annotated[Optional[str], typer.Option("--cache", help="Cache folder for model outputs [default: $FUSEKIT_CACHE or ~/.cache/fusekit/describe].")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the cache.")] = False,
@@ -90,7 +95,8 @@ def run(
         model_paths=_per_backend(model_path, "--model-path", names),
         model_ids=_per_backend(model, "--model", names),
         llm_url=llm_url, llm_model=llm_model, llm_key_env=llm_key_env, llm_timeout=llm_timeout,
-        llm_retries=max(0, llm_retries), llm_levels=not no_levels,
+        llm_retries=max(0, llm_retries), llm_levels=not no_levels, llm_concurrency=llm_concurrency,
+        llm_vision=llm_vision, llm_max_tokens=llm_max_tokens,
         cache_dir=None if no_cache else (cache or default_cache_dir()),
     )
     _warn_unused(names, options)
@@ -126,8 +132,7 @@ def run(
     def load(item: Item):  # decoding and hashing run in background threads while the models describe
         return pipeline.load(roles(item), task)
 
-    def process(item: Item, images):
-        document = pipeline.describe(roles(item), task, name=item.name, images=images)
+    def emit(document: dict):
         if not jsonl:
             return document
         if output == "-":
@@ -136,12 +141,18 @@ def run(
             lines.append(json.dumps(document, ensure_ascii=False, allow_nan=False) + "\n")
         return None
 
+    def process(item, images):  # with --llm-concurrency N > 1, groups of N pairs share the endpoint's parallel requests
+        if isinstance(item, list):
+            return [emit(document) for document in pipeline.describe_many([(i.name, loaded) for i, loaded in zip(item, images)], task)]
+        return emit(pipeline.describe(roles(item), task, name=item.name, images=images))
+
     def write(item: Item, document) -> None:
         if document is not None:
             write_json(target(item), document)
 
     result = run_batch(items, process, outputs=None if jsonl else (lambda item: [target(item)]),
-                       skip_existing=skip_existing, problems=shard_problems(problems, shard_spec), total=len(items), load=load, write=write)
+                       skip_existing=skip_existing, problems=shard_problems(problems, shard_spec), total=len(items), load=load, write=write,
+                       batch_size=llm_concurrency if llm_url and "llm" in names else 1)
     if jsonl and output != "-":
         write_text(output, "".join(lines))
     result.report(summary)

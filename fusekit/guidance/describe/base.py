@@ -15,11 +15,11 @@ from ...registry import Registry
 
 DESCRIBERS: Registry = Registry(
     "describer backend",
-    list_hint="known: stats, blip2, florence2, sam, llm (see fusekit describe --help)",
+    list_hint="known: stats, blip2, florence2, sam, vlm, llm (see fusekit describe --help)",
 )
 # Later backends refine what earlier ones wrote: a BLIP-2 caption replaces the stats caption, the LLM paragraph
-# replaces the stats paragraph, and the LLM reads everything before it.
-PIPELINE_ORDER = ("stats", "blip2", "florence2", "sam", "llm")
+# replaces the stats paragraph, and the LLM (and the local vision-language model) reads everything before it.
+PIPELINE_ORDER = ("stats", "blip2", "florence2", "sam", "vlm", "llm")
 
 
 @dataclass
@@ -37,6 +37,8 @@ class DescribeOptions:
     llm_retries: int = 2
     llm_max_tokens: int = 400
     llm_levels: bool = True  # also ask the LLM for MTIF's three levels
+    llm_concurrency: int = 1  # endpoint requests in flight at once
+    llm_vision: bool = False  # send the images with the prompt (a multimodal endpoint)
     max_new_tokens: int = 40  # captions and dense captions
     sam_points: int = 8  # SAM point grid is sam_points × sam_points
     cache_dir: str | None = None  # None: no cache
@@ -103,3 +105,7 @@ class Describer:
 
     def describe(self, image: ImageInfo) -> dict:
         raise NotImplementedError
+
+    def describe_all(self, images: list[ImageInfo]) -> list[dict]:
+        """Texts for several images, in order; a backend that can work on many at once (the LLM) overrides it."""
+        return [self.describe(image) for image in images]
