@@ -170,4 +170,17 @@ def build_vlm(folder):
                    num_additional_image_tokens=1, chat_template=VLM_TEMPLATE).save_pretrained(folder)
 
 
+def build_bert(folder):
+    """A tiny BERT encoder (AutoModel + tokenizer), the shape of sentence-transformers' MiniLM folders."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    tokenizer, size = _bert_tokenizer()
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                         max_position_embeddings=64)).eval().save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
 BUILDERS["vlm"] = build_vlm
+BUILDERS["bert"] = build_bert

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 
+from ...errors import FusekitError
 from .base import TEXT_ENCODERS, TextEncoder
 
 
@@ -117,5 +118,9 @@ class HFTextEncoder(_ModelEncoder):
         return int(self.loaded[1].config.hidden_size)
 
     def _states(self, model, input_ids, attention_mask):
-        states = model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        try:
+            states = model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        except (TypeError, ValueError, AttributeError) as exc:  # e.g. a vision-language model that needs pixels too
+            raise FusekitError(f"{self.model_id} ({model.config.model_type}) does not encode text alone ({exc})",
+                               "give the folder of a text encoder such as BERT, RoBERTa or MiniLM") from exc
         return states.mean(dim=1, keepdim=True) if self.options.pooled else states
