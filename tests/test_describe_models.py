@@ -172,3 +172,16 @@ def test_missing_model_fails_fast_when_the_hub_does_not_answer(tmp_path, monkeyp
         hub.load_pretrained(Blip2ForConditionalGeneration.from_pretrained, "Salesforce/blip2-opt-2.7b", None, "BLIP-2")
     assert time.monotonic() - started < hub.HUB_PROBE_SECONDS + 2
     hub.hub_reachable.cache_clear()
+
+
+def test_sam_segments_carry_the_dense_caption_words():
+    from fusekit.guidance.describe import ImageInfo
+    from fusekit.guidance.describe.prompts import evidence
+    from fusekit.guidance.describe.sam import label_segments
+
+    segments = [{"box": [0, 0, 10, 10], "area": 0.25, "mean_intensity": 50.0}, {"box": [30, 30, 40, 40], "area": 0.1, "mean_intensity": 9.0}]
+    regions = [{"box": [1, 1, 11, 9], "caption": "a person"}, {"box": [12, 0, 20, 5], "caption": "a car"}]
+    labelled = label_segments(segments, regions)
+    assert labelled[0]["label"] == "a person" and "label" not in labelled[1]  # no region overlaps the second
+    image = ImageInfo("x.png", "0" * 64, "a", "ivf", np.zeros((40, 40), np.uint8), texts={"segments": labelled})
+    assert "2 segments: a person box [0, 0, 10, 10], 25.0% of the image" in evidence(image)
