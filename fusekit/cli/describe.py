@@ -72,7 +72,7 @@ def run(
     llm_retries: Annotated[int, typer.Option("--llm-retries", help="Retries after a timeout, connection error or HTTP 5xx/429.")] = 2,
     llm_concurrency: Annotated[int, typer.Option("--llm-concurrency", min=1, help="Endpoint requests in flight at once, across pairs (output order and bytes do not change).")] = 1,
     llm_vision: Annotated[bool, typer.Option("--llm-vision", help="Send the images with the prompt (OpenAI image_url parts) to a multimodal endpoint: the image with its segment and region maps for the paragraph, both images of the pair for the levels.")] = False,
-    llm_max_tokens: Annotated[int, typer.Option("--llm-max-tokens", min=8, help="At most this many tokens in the paragraph reply (80 per level for a local model).")] = 400,
+    llm_max_tokens: Annotated[int, typer.Option("--llm-max-tokens", min=8, help="At most this many tokens in the paragraph reply (and at most 80 per level for a local model).")] = 400,
     no_levels: Annotated[bool, typer.Option("--no-levels", help="llm: write only FILM's paragraph, not MTIF's three levels.")] = False,
     cache: Annotated[Optional[str], typer.Option("--cache", help="Cache folder for model outputs [default: $FUSEKIT_CACHE or ~/.cache/fusekit/describe].")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the cache.")] = False,

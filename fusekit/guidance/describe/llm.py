@@ -248,7 +248,7 @@ class LLMDescriber(Describer):
 
     def _complete(self, request: tuple[str, list[dict]]) -> str:
         field, messages = request
-        return self._client().complete(messages, LEVEL_TOKENS if field in TEXT_LEVELS else None)
+        return self._client().complete(messages, min(LEVEL_TOKENS, self.options.llm_max_tokens) if field in TEXT_LEVELS else None)
 
     def describe_all(self, images: list[ImageInfo]) -> list[dict]:
         """All requests of these images, up to --llm-concurrency at once against an endpoint; texts in input order."""
