@@ -228,15 +228,18 @@ class LLMDescriber(Describer):
         return self._cached_client
 
     def _requests(self, image: ImageInfo) -> list[tuple[str, list[dict]]]:
-        """(field, messages) per request: the paragraph, then the levels (one JSON request, or one per level locally)."""
-        if self.options.llm_vision:
+        """(field, messages) per request: the paragraph, then the levels (one JSON request, or one per level locally).
+
+        Images go only to an endpoint (--llm-vision); a local text-only LM gets the text (the vlm backend sees them)."""
+        vision = self.options.llm_vision and not self.local
+        if vision:
             pictures, shown = paragraph_pictures(image)
             requests = [("paragraph", paragraph_messages(image, pictures, shown))]
         else:
             requests = [("paragraph", paragraph_messages(image))]
         if not self.options.llm_levels:
             return requests
-        if self.options.llm_vision:
+        if vision:
             return requests + [("levels", levels_messages(image, *pair_pictures(image)))]
         if self.local:
             return requests + [(level, level_messages(image, level)) for level in TEXT_LEVELS]
