@@ -1,5 +1,5 @@
-"""The model backends of `fusekit describe` (BLIP-2, Florence-2, SAM, local LLM) through the real CLI, from tiny
-models saved with save_pretrained; plus their parsers and the missing-weights errors."""
+"""The model backends of `fusekit describe` (BLIP-2, Florence-2, SAM, local VLM, local LLM) through the real CLI,
+from tiny models saved with save_pretrained; plus their parsers, model-type checks and the missing-weights errors."""
 
 from __future__ import annotations
 
@@ -118,3 +118,70 @@ def test_ambiguous_model_path_is_a_usage_error(tmp_path):
 def test_unknown_backend_did_you_mean():
     result = run_fusekit("describe", *PAIR, "--task", "ivf", "--backend", "florense2")
     assert_user_error(result, "describe", 2, "did you mean 'florence2'")
+
+
+def test_vlm_backend_sees_the_image(tiny_models, tmp_path):  # noqa: F811
+    from fusekit.guidance.describe import DescribeOptions, Pipeline
+
+    result = run_fusekit("describe", *PAIR, "--task", "ivf", "--backend", "stats,vlm", "--model-path", f"vlm={tiny_models['vlm']}",
+                         "--device", "cpu", "--no-cache", "--llm-max-tokens", "12")
+    assert result.returncode == 0, result.stderr.decode()
+    document = json.loads(result.stdout)
+    assert document["backends"] == ["stats", "vlm"] and document["models"]["vlm"] == str(tiny_models["vlm"])
+    for image in document["images"]:
+        assert image["texts"]["paragraph"] and set(image["texts"]["levels"]) == {"detail", "structure", "semantic"}
+    # In process: every request hands the model the image's pixels (one 32 x 32 image through the processor).
+    pipeline = Pipeline(["vlm"], DescribeOptions(model_paths={"vlm": str(tiny_models["vlm"])}, device="cpu", llm_max_tokens=8))
+    describer = pipeline.describers[0]
+    model = describer._client().model
+    seen = []
+    generate = model.generate
+    model.generate = lambda **kwargs: seen.append(kwargs) or generate(**kwargs)
+    pipeline.describe([str(PAIR[0])], "ivf")
+    assert len(seen) == 4  # paragraph + one request per level
+    assert all(tuple(kwargs["pixel_values"].shape) == (1, 3, 32, 32) for kwargs in seen)
+    assert all((kwargs["input_ids"] == 4).sum() == 16 for kwargs in seen)  # the image's 16 tokens in the prompt
+
+
+@pytest.mark.parametrize(("backend", "folder", "found"), [
+    ("blip2", "sam", "sam"), ("florence2", "blip2", "blip-2"), ("sam", "florence2", "florence2"),
+    ("vlm", "sam", "sam"), ("llm", "clip", "clip")])
+def test_model_type_is_checked_before_loading(tiny_models, backend, folder, found):  # noqa: F811
+    result = run_fusekit("describe", PAIR[0], "--task", "ivf", "--backend", backend, "--model-path", f"{backend}={tiny_models[folder]}",
+                         "--device", "cpu", "--no-cache")
+    assert_user_error(result, "describe", 1, f"holds a '{found}' model, not a")
+
+
+def test_missing_model_fails_fast_when_the_hub_does_not_answer(tmp_path, monkeypatch):
+    import time
+
+    from transformers import Blip2ForConditionalGeneration
+
+    from fusekit import hub
+    from fusekit.errors import FusekitError
+
+    env = {"HF_HUB_OFFLINE": "", "TRANSFORMERS_OFFLINE": "", "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HOME": str(tmp_path / "hf")}
+    result = run_fusekit("describe", *PAIR, "--task", "ivf", "--backend", "blip2", "--device", "cpu", "--no-cache", env=env)
+    assert_user_error(result, "describe", 1, "the hub at http://127.0.0.1:9 does not answer")
+    # The load itself, without the process start-up: the probe is refused at once, nothing is retried.
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    hub.hub_reachable.cache_clear()
+    started = time.monotonic()
+    with pytest.raises(FusekitError, match="is not in the Hugging Face cache"):
+        hub.load_pretrained(Blip2ForConditionalGeneration.from_pretrained, "Salesforce/blip2-opt-2.7b", None, "BLIP-2")
+    assert time.monotonic() - started < hub.HUB_PROBE_SECONDS + 2
+    hub.hub_reachable.cache_clear()
+
+
+def test_sam_segments_carry_the_dense_caption_words():
+    from fusekit.guidance.describe import ImageInfo
+    from fusekit.guidance.describe.prompts import evidence
+    from fusekit.guidance.describe.sam import label_segments
+
+    segments = [{"box": [0, 0, 10, 10], "area": 0.25, "mean_intensity": 50.0}, {"box": [30, 30, 40, 40], "area": 0.1, "mean_intensity": 9.0}]
+    regions = [{"box": [1, 1, 11, 9], "caption": "a person"}, {"box": [12, 0, 20, 5], "caption": "a car"}]
+    labelled = label_segments(segments, regions)
+    assert labelled[0]["label"] == "a person" and "label" not in labelled[1]  # no region overlaps the second
+    image = ImageInfo("x.png", "0" * 64, "a", "ivf", np.zeros((40, 40), np.uint8), texts={"segments": labelled})
+    assert "2 segments: a person box [0, 0, 10, 10], 25.0% of the image" in evidence(image)

@@ -1,5 +1,5 @@
-"""Model text encoders (BLIP-2 Q-Former, CLIP text) and the CLIP image encoder through the real CLI, from tiny
-models saved with save_pretrained; their missing-weights errors."""
+"""Model text encoders (BLIP-2 Q-Former, CLIP text, any Hugging Face encoder) and the CLIP image encoder through the
+real CLI, from tiny models saved with save_pretrained; their model-type checks and missing-weights errors."""
 
 from __future__ import annotations
 
@@ -90,3 +90,36 @@ def test_missing_text_and_image_weights(tmp_path, descriptions):
     result = run_fusekit("encode-image", *PAIR, "-o", tmp_path / "g.safetensors", "--device", "cpu", env=env)
     assert_user_error(result, "encode-image", 1, "'openai/clip-vit-base-patch32' is not in the Hugging Face cache")
     assert not (tmp_path / "f.safetensors").exists() and not (tmp_path / "g.safetensors").exists()
+
+
+def test_hf_encoder_token_states_and_pooled(tiny_models, descriptions, tmp_path):  # noqa: F811
+    from fusekit.io.formats import read_text_features
+
+    for flags, rows in (((), None), (("--pooled",), 1)):
+        out = tmp_path / f"hf{len(flags)}.safetensors"
+        result = run_fusekit("encode-text", descriptions, "-o", out, "--encoder", "hf", "--model-path", tiny_models["bert"],
+                             "--device", "cpu", *flags)
+        assert result.returncode == 0, result.stderr.decode()
+        tensors, metadata = read_text_features(out)
+        assert metadata["encoder"] == "hf" and metadata["dim"] == "32"
+        if rows:
+            assert tensors["text_a"].shape == (1, 32) and tensors["text"].shape == (2, 32)
+        else:
+            assert tensors["text_a"].shape[0] > 1
+            states = tensors["text_a"]
+    pooled, _ = read_text_features(tmp_path / "hf1.safetensors")
+    assert torch.allclose(pooled["text_a"][0], states.mean(dim=0), atol=1e-5)  # the mean of the token states
+    # A model that does not encode text alone (BLIP-2 wants pixels too) is one line, not a traceback.
+    result = run_fusekit("encode-text", descriptions, "-o", tmp_path / "x.safetensors", "--encoder", "hf",
+                         "--model-path", tiny_models["blip2-text"], "--device", "cpu")
+    assert_user_error(result, "encode-text", 1, "does not encode text alone")
+
+
+@pytest.mark.parametrize(("command", "encoder", "folder", "found"), [
+    ("encode-text", "blip2", "clip", "clip"), ("encode-text", "clip", "bert", "bert"),
+    ("encode-image", None, "blip2-text", "blip-2")])
+def test_encoder_model_type_is_checked(tiny_models, descriptions, tmp_path, command, encoder, folder, found):  # noqa: F811
+    source = [descriptions, "--encoder", encoder] if command == "encode-text" else list(PAIR)
+    result = run_fusekit(command, *source, "-o", tmp_path / "f.safetensors", "--model-path", tiny_models[folder], "--device", "cpu")
+    assert_user_error(result, command, 1, f"holds a '{found}' model, not a")
+    assert not (tmp_path / "f.safetensors").exists()

@@ -143,3 +143,44 @@ def tiny_models(tmp_path_factory):
     for name, build in BUILDERS.items():
         build(root / name)
     return {name: root / name for name in BUILDERS}
+
+
+VLM_TEMPLATE = ("{% for m in messages %}{{ m['role'] }} : {% for c in m['content'] %}{% if c['type'] == 'image' %}<image> "
+                "{% else %}{{ c['text'] }} {% endif %}{% endfor %}\n{% endfor %}{% if add_generation_prompt %}assistant : {% endif %}")
+
+
+def build_vlm(folder):
+    """A tiny LLaVA (CLIP vision tower + Llama text model), the simplest AutoModelForImageTextToText."""
+    import torch
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
+    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+
+    tokenizer, size = _word_tokenizer(["<pad>", "<s>", "</s>", "<unk>", "<image>", "assistant", "user", "system", ":"],
+                                      pad_token="<pad>", eos_token="</s>", bos_token="<s>", extra_special_tokens={"image_token": "<image>"})
+    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=32, patch_size=8)
+    text = LlamaConfig(vocab_size=size, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                       num_key_value_heads=2, max_position_embeddings=2048, pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    config = LlavaConfig(vision_config=vision.to_dict(), text_config=text.to_dict(), image_token_index=4,
+                         vision_feature_select_strategy="default", vision_feature_layer=-1)
+    torch.manual_seed(0)
+    LlavaForConditionalGeneration(config).eval().save_pretrained(folder)
+    image_processor = CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    # 32 x 32 input, 8 x 8 patches: 16 image tokens once the CLS token is dropped ("default" strategy).
+    LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=8, vision_feature_select_strategy="default",
+                   num_additional_image_tokens=1, chat_template=VLM_TEMPLATE).save_pretrained(folder)
+
+
+def build_bert(folder):
+    """A tiny BERT encoder (AutoModel + tokenizer), the shape of sentence-transformers' MiniLM folders."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    tokenizer, size = _bert_tokenizer()
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                         max_position_embeddings=64)).eval().save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
+BUILDERS["vlm"] = build_vlm
+BUILDERS["bert"] = build_bert

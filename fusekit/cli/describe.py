@@ -22,7 +22,7 @@ Writes descriptions JSON (docs/FORMATS.md) to stdout, ready for encode-text: `fu
 
 The default backend, stats, needs no weights and is deterministic: exposure, contrast, focus, thermal hotspots and edge density measured from the pixels, written as a caption, a paragraph and MTIF's detail, structure and semantic levels.
 
-To use vision-language models instead, choose backends with --backend (comma-separated, e.g. `--backend blip2,florence2,sam,llm`; `--list` shows them all, with those of installed plugins): {backends}.
+To use vision-language models instead, choose backends with --backend (comma-separated, e.g. `--backend blip2,florence2,sam,llm`; `--list` shows them all, with those of installed plugins): {backends}. `--llm-vision` also sends the images to a multimodal endpoint; `--model-path llm=` takes a folder or a .gguf file. An unusable LLM reply (empty, repeating itself, copying the prompt) is replaced by the stats text with a warning.
 
 Weights come from the Hugging Face cache or --model-path (BACKEND=DIR when several backends need weights). Two folders or --manifest describe many pairs: -o DIR writes DIR/<name>.json, -o FILE.jsonl (or stdout) one JSON line per pair.
 """.format(backends=summaries(DESCRIBERS))
@@ -50,6 +50,8 @@ def _warn_unused(names: list[str], options) -> None:
     unused = sorted((set(options.model_paths) | set(options.model_ids)) - set(names))
     if options.llm_url and "llm" not in names:
         unused.append("llm (--llm-url)")
+    if options.llm_vision and not options.llm_url:
+        log.warn("--llm-vision needs a multimodal endpoint (--llm-url); a local model sees the images with --backend vlm")
     for name in unused:
         log.warn(f"options given for backend {name}, which is not chosen (add it with --backend)")
 
@@ -66,8 +68,11 @@ def run(
     llm_url: Annotated[Optional[str], typer.Option("--llm-url", help="OpenAI-compatible base URL (e.g. http://localhost:8000/v1); without it the llm backend runs a local transformers LM.")] = None,
     llm_model: Annotated[Optional[str], typer.Option("--llm-model", help="Model name sent to --llm-url (or the local LM's id).")] = None,
     llm_key_env: Annotated[str, typer.Option("--llm-key-env", help="Environment variable holding the endpoint's API key (sent only when set).")] = "OPENAI_API_KEY",
-    llm_timeout: Annotated[float, typer.Option("--llm-timeout", help="Seconds to wait for one endpoint reply.")] = 60.0,
+    llm_timeout: Annotated[float, typer.Option("--llm-timeout", help="Deadline in seconds for one whole endpoint request (a reply still arriving then is cut off and retried).")] = 60.0,
     llm_retries: Annotated[int, typer.Option("--llm-retries", help="Retries after a timeout, connection error or HTTP 5xx/429.")] = 2,
+    llm_concurrency: Annotated[int, typer.Option("--llm-concurrency", min=1, help="Endpoint requests in flight at once, across pairs (output order and bytes do not change).")] = 1,
+    llm_vision: Annotated[bool, typer.Option("--llm-vision", help="Send the images with the prompt (OpenAI image_url parts) to a multimodal endpoint: the image with its segment and region maps for the paragraph, both images of the pair for the levels.")] = False,
+    llm_max_tokens: Annotated[int, typer.Option("--llm-max-tokens", min=8, help="At most this many tokens in the paragraph reply (and at most 80 per level for a local model).")] = 400,
     no_levels: Annotated[bool, typer.Option("--no-levels", help="llm: write only FILM's paragraph, not MTIF's three levels.")] = False,
     cache: Annotated[Optional[str], typer.Option("--cache", help="Cache folder for model outputs [default: $FUSEKIT_CACHE or ~/.cache/fusekit/describe].")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the cache.")] = False,
@@ -93,7 +98,8 @@ def run(
         model_paths=_per_backend(model_path, "--model-path", names),
         model_ids=_per_backend(model, "--model", names),
         llm_url=llm_url, llm_model=llm_model, llm_key_env=llm_key_env, llm_timeout=llm_timeout,
-        llm_retries=max(0, llm_retries), llm_levels=not no_levels,
+        llm_retries=max(0, llm_retries), llm_levels=not no_levels, llm_concurrency=llm_concurrency,
+        llm_vision=llm_vision, llm_max_tokens=llm_max_tokens,
         cache_dir=None if no_cache else (cache or default_cache_dir()),
     )
     _warn_unused(names, options)
@@ -124,8 +130,7 @@ def run(
     def load(item: Item):  # decoding and hashing run in background threads while the models describe
         return pipeline.load(roles(item), task)
 
-    def process(item: Item, images):
-        document = pipeline.describe(roles(item), task, name=item.name, images=images)
+    def emit(document: dict):
         if not jsonl:
             return document
         if output == "-":
@@ -133,6 +138,12 @@ def run(
         else:
             lines.append(json.dumps(document, ensure_ascii=False, allow_nan=False) + "\n")
         return None
+
+    def process(item: Item, images):
+        return emit(pipeline.describe(roles(item), task, name=item.name, images=images))
+
+    def process_batch(group: list[Item], images: list):  # --llm-concurrency N > 1: N pairs share the endpoint's parallel requests
+        return [emit(document) for document in pipeline.describe_many([(i.name, loaded) for i, loaded in zip(group, images)], task)]
 
     def write(item: Item, document) -> None:
         if document is not None:
@@ -143,4 +154,5 @@ def run(
             write_text(output, "".join(lines))
 
     return run_work(work, process, summary=summary, before_report=write_lines, outputs=None if jsonl else (lambda item: [target(item)]),
-                    skip_existing=skip_existing, load=load, write=write)
+                    skip_existing=skip_existing, load=load, write=write, process_batch=process_batch,
+                    batch_size=llm_concurrency if llm_url and "llm" in names else 1)

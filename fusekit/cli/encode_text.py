@@ -21,7 +21,7 @@ HELP = """Encode descriptions into text features for text-guided fusion models.
 
 Reads descriptions JSON from `fusekit describe` (stdin by default) and writes a text-features safetensors file (docs/FORMATS.md): `text` [tokens, dim] = image A's tokens followed by image B's (FILM's concatenation), `text_a`, `text_b`, and MTIF's `text_detail`, `text_structure`, `text_semantic` when the descriptions have levels.
 
-Encoders (offline is the default; `--list` shows them all, with those of installed plugins): {encoders}. Weights come from the Hugging Face cache or --model-path.
+Encoders (offline is the default; `--list` shows them all, with those of installed plugins): {encoders}. A folder of another model type than the encoder expects is refused. Weights come from the Hugging Face cache or --model-path.
 
 Many pairs: give a folder of descriptions JSON files or a .jsonl file, and -o DIR; each pair is written to DIR/<name>.safetensors, the name `fuse --text DIR` looks for.
 """.format(encoders=summaries(TEXT_ENCODERS))
@@ -85,6 +85,7 @@ def run(
     model: Annotated[Optional[str], typer.Option("--model", help="Hugging Face model id of the encoder [default: per encoder].")] = None,
     dim: Annotated[int, typer.Option("--dim", help="Width of the offline encoder's features.")] = 768,
     projected: Annotated[bool, typer.Option("--projected", help="blip2: the 256-d projected token states instead of the 768-d ones.")] = False,
+    pooled: Annotated[bool, typer.Option("--pooled", help="hf: one mean-pooled row per text (a sentence embedding) instead of the token states.")] = False,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="At most this many tokens per text (longer texts are cut).")] = 512,
     device: Device = "auto",
     precision: Precision = "fp32",
@@ -106,7 +107,7 @@ def run(
     if max_tokens < 2:
         raise UsageError(f"--max-tokens {max_tokens} is too small", "use at least 2")
     text_encoder = get_encoder(encoder, TextOptions(device=device, precision=precision, model_path=model_path, model_id=model,
-                                                    dim=dim, projected=projected, max_tokens=max_tokens))
+                                                    dim=dim, projected=projected, pooled=pooled, max_tokens=max_tokens))
     documents, batch = _load_documents(source)
     if not batch:
         where, document = documents[0]

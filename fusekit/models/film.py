@@ -46,6 +46,9 @@ class FILMConfig:
     heads: int = 8  # heads of both the channel attention and the cross-attention
     ffn_expansion: int = 4
     token_grid: tuple[int, int] = (288, 384)  # feature maps are resized to this before being cut into tokens
+    # False: the paper's ablation Exp. I (w/o text): no cross-attention; each branch gets a second transformer
+    # block instead, as the paper keeps the parameter count close. The text input is then ignored.
+    use_text: bool = True
 
 
 def _band_slices(height: int, rows: int):
@@ -247,6 +250,12 @@ class GuidedBranch(nn.Module):
         self.stem = nn.Conv2d(in_channels, c, 3, padding=1, bias=False)
         self.stem_act = nn.PReLU()
         self.block = TransformerBlock(c, config.heads, config.ffn_expansion)
+        self.use_text = config.use_text
+        if not config.use_text:
+            self.image_only = TransformerBlock(c, config.heads, config.ffn_expansion)
+            self.merge = nn.Conv2d(2 * c, c, 1)
+            self.merge_act = nn.PReLU()
+            return
         self.to_tokens = nn.Conv2d(c, c, 1)
         self.cross_attention = TextToImageAttention(config.token_dim, config.heads)
         self.gate = nn.Conv2d(c, c, 1)
@@ -260,6 +269,8 @@ class GuidedBranch(nn.Module):
         commute: to_tokens, gate, its PReLU and merge's half that reads the gate run on the 288 x 384 grid, and
         merge(cat(f, u + f)) = (W_f + W_u) f + W_u u + b needs no concatenation."""
         features = self.block(self.stem_act(self.stem(x)))  # channels-last
+        if not self.use_text:
+            return self.merge_act(self.merge(torch.cat([features, self.image_only(features)], dim=1)))
         batch, channels, height, width = features.shape
         small = F.interpolate(features, size=self.token_grid, mode="nearest").flatten(2)  # [B, C, N], channels-last
         # The tokens are runs of 256 values of the [B, C, 288, 384] grid in NCHW memory order (they straddle rows,
@@ -299,7 +310,7 @@ class FILM(nn.Module):
         config = config or FILMConfig()
         self.config = config
         c, heads, expansion = config.channels, config.heads, config.ffn_expansion
-        self.text_proj = nn.Conv1d(config.text_dim, config.token_dim, 1)
+        self.text_proj = nn.Conv1d(config.text_dim, config.token_dim, 1) if config.use_text else None
         self.encoder = nn.ModuleList([CrossAttentionBlock(1 if i == 0 else c, config) for i in range(3)])
         self.fuse_block = TransformerBlock(2 * c, heads, expansion)
         self.reduce = nn.Conv2d(2 * c, c, 1)
@@ -319,9 +330,10 @@ class FILM(nn.Module):
                 module.band_rows = rows
 
     def forward(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        if text.shape[-1] != self.config.text_dim:
-            raise ValueError(f"text features are {text.shape[-1]}-d, FILM needs {self.config.text_dim}-d")
-        text = self.text_proj(text.transpose(1, 2)).transpose(1, 2)
+        if self.text_proj is not None:
+            if text.shape[-1] != self.config.text_dim:
+                raise ValueError(f"text features are {text.shape[-1]}-d, FILM needs {self.config.text_dim}-d")
+            text = self.text_proj(text.transpose(1, 2)).transpose(1, 2)
         # Channels-last at full resolution: oneDNN's fast convolutions and no layout copies between layers.
         a = a.contiguous(memory_format=torch.channels_last)
         b = b.contiguous(memory_format=torch.channels_last)

@@ -2,8 +2,8 @@
 
 `describe_pair(a, b, task, backends)` returns a descriptions document (docs/FORMATS.md). Backends live in the
 `DESCRIBERS` registry (`base.py`; `fusekit describe --list`): ``stats`` (offline default), ``blip2`` (captions),
-``florence2`` (dense region captions), ``sam`` (segments) and ``llm`` (FILM paragraph + MTIF levels from an
-OpenAI-compatible endpoint or a local LM), plus those of installed plugins. Importing this package imports no
+``florence2`` (dense region captions), ``sam`` (segments), ``vlm`` (paragraph + levels from a local vision-language model that sees the image) and
+``llm`` (FILM paragraph + MTIF levels from an OpenAI-compatible endpoint, optionally with the images, or a local LM), plus those of installed plugins. Importing this package imports no
 backend: each is imported when first used.
 """
 

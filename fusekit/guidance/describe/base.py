@@ -32,9 +32,13 @@ DESCRIBERS.add_lazy("llm", "fusekit.guidance.describe.llm:LLMDescriber", aliases
                     model="Qwen/Qwen2.5-1.5B-Instruct",
                     summary="FILM's paragraph and MTIF's three levels written by an LLM from everything above, via an "
                             "OpenAI-compatible endpoint (--llm-url URL --llm-model NAME) or a local transformers causal LM")
+DESCRIBERS.add_lazy("vlm", "fusekit.guidance.describe.vlm:VLMDescriber", aliases=("smolvlm", "qwen-vl"),
+                    model="HuggingFaceTB/SmolVLM-256M-Instruct",
+                    summary="FILM's paragraph and MTIF's three levels from a local vision-language model (transformers "
+                            "AutoModelForImageTextToText) that sees the image")
 # Later backends refine what earlier ones wrote: a BLIP-2 caption replaces the stats caption, the LLM paragraph
-# replaces the stats paragraph, and the LLM reads everything before it. Plugin backends run just before the LLM.
-PIPELINE_ORDER = ("stats", "blip2", "florence2", "sam", "llm")
+# replaces the stats paragraph, and the LLM (and the local vision-language model) reads everything before it. Plugin backends run just before the LLM.
+PIPELINE_ORDER = ("stats", "blip2", "florence2", "sam", "vlm", "llm")
 
 
 def pipeline_rank(name: str) -> float:
@@ -57,6 +61,8 @@ class DescribeOptions:
     llm_retries: int = 2
     llm_max_tokens: int = 400
     llm_levels: bool = True  # also ask the LLM for MTIF's three levels
+    llm_concurrency: int = 1  # endpoint requests in flight at once
+    llm_vision: bool = False  # send the images with the prompt (a multimodal endpoint)
     max_new_tokens: int = 40  # captions and dense captions
     sam_points: int = 8  # SAM point grid is sam_points × sam_points
     cache_dir: str | None = None  # None: no cache
@@ -101,17 +107,19 @@ class Describer:
         """What the descriptions JSON records: the local folder when given, else the Hugging Face id."""
         return self.model_path or self.options.model_ids.get(self.name) or self.default_model
 
-    def load_with_processor(self, model_class, model_what: str, processor_class, processor_what: str) -> tuple:
+    def load_with_processor(self, model_class, model_what: str, processor_class, processor_what: str,
+                            expect: tuple[str, ...] = ()) -> tuple:
         """(processor, model, device, dtype) for the vision-language backends, which all load the same way.
 
         The weights come from this backend's --model-path or --model (else `default_model`); the model is moved to
-        --device / --precision and put in eval mode. `*_what` name the parts in loading errors.
+        --device / --precision and put in eval mode. `*_what` name the parts in loading errors; `expect` lists the
+        config.json model types the backend can use.
         """
         from ...hub import load_pretrained, model_device
 
         model_id = self.options.model_ids.get(self.name) or self.default_model
         device, dtype = model_device(self.options)
-        model = load_pretrained(model_class.from_pretrained, model_id, self.model_path, model_what)
+        model = load_pretrained(model_class.from_pretrained, model_id, self.model_path, model_what, expect)
         processor = load_pretrained(processor_class.from_pretrained, model_id, self.model_path, processor_what)
         return processor, model.to(device=device, dtype=dtype).eval(), device, dtype
 
@@ -121,3 +129,7 @@ class Describer:
 
     def describe(self, image: ImageInfo) -> dict:
         raise NotImplementedError
+
+    def describe_all(self, images: list[ImageInfo]) -> list[dict]:
+        """Texts for several images, in order; a backend that can work on many at once (the LLM) overrides it."""
+        return [self.describe(image) for image in images]

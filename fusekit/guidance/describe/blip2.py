@@ -15,7 +15,7 @@ class Blip2Describer(Describer):
     def loaded(self):
         from transformers import Blip2ForConditionalGeneration, Blip2Processor
 
-        return self.load_with_processor(Blip2ForConditionalGeneration, "BLIP-2 captioning model", Blip2Processor, "BLIP-2 processor")
+        return self.load_with_processor(Blip2ForConditionalGeneration, "BLIP-2 captioning model", Blip2Processor, "BLIP-2 processor", ("blip-2",))
 
     def describe(self, image: ImageInfo) -> dict:
         import torch

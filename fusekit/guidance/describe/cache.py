@@ -45,6 +45,6 @@ class DescribeCache:
     def put(self, backend: str, model_id: str, sha256: str, texts: dict, extra: str = "") -> None:
         path = self._path(backend, model_id, sha256, extra)
         try:
-            write_text(path, json.dumps(texts, ensure_ascii=False, sort_keys=True))
+            write_text(path, json.dumps(texts, ensure_ascii=False))  # key order kept: same bytes from cache as fresh
         except Exception as exc:  # a read-only cache must not fail the description
             log.warn(f"cannot write cache entry {path} ({exc})")

@@ -46,7 +46,7 @@ class Florence2Describer(Describer):
     def loaded(self):
         from transformers import AutoProcessor, Florence2ForConditionalGeneration
 
-        return self.load_with_processor(Florence2ForConditionalGeneration, "Florence-2 model", AutoProcessor, "Florence-2 processor")
+        return self.load_with_processor(Florence2ForConditionalGeneration, "Florence-2 model", AutoProcessor, "Florence-2 processor", ("florence2",))
 
     @staticmethod
     def _region_tokens(model) -> int:

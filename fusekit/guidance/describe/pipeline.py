@@ -52,9 +52,18 @@ class Pipeline:
     def describe(self, paths: list[str], task: str, name: str | None = None, images: list[ImageInfo] | None = None) -> dict:
         """Descriptions document for one image (role a) or a pair (roles a, b); `images` from `load` if done already."""
         images = self.load(paths, task) if images is None else images
+        return self.describe_many([(name, images)], task)[0]
+
+    def describe_many(self, items: list[tuple[str | None, list[ImageInfo]]], task: str) -> list[dict]:
+        """Documents for several loaded items (name, images from `load`): each backend sees all their images at once,
+        so the LLM can keep --llm-concurrency requests in flight across pairs. Documents come in input order."""
+        every = [image for _, images in items for image in images]
         for describer in self.describers:
-            for image in images:
-                image.texts.update(self._run(describer, image))
+            for image, texts in zip(every, self._run_all(describer, every)):
+                image.texts.update(texts)
+        return [self._document(task, name, images) for name, images in items]
+
+    def _document(self, task: str, name: str | None, images: list[ImageInfo]) -> dict:
         document = new_descriptions(
             task,
             self.names,
@@ -69,17 +78,19 @@ class Pipeline:
             document["name"] = name
         return document
 
-    def _run(self, describer, image: ImageInfo) -> dict:
+    def _run_all(self, describer, images: list[ImageInfo]) -> list[dict]:
+        """One backend's texts for each image: from the cache where it has them, the rest computed together."""
         if self.cache is None or not describer.cached:
-            return describer.describe(image)
-        extra = describer.cache_key(image)
-        found = self.cache.get(describer.name, describer.model_id, image.sha256, extra)
-        if found is not None:
-            log.debug(f"{image.path}: {describer.name} from cache")
-            return found
-        texts = describer.describe(image)
-        self.cache.put(describer.name, describer.model_id, image.sha256, texts, extra)
-        return texts
+            return describer.describe_all(images)
+        keys = [describer.cache_key(image) for image in images]
+        found = [self.cache.get(describer.name, describer.model_id, image.sha256, key) for image, key in zip(images, keys)]
+        todo = [index for index, texts in enumerate(found) if texts is None]
+        for index in set(range(len(images))) - set(todo):
+            log.debug(f"{images[index].path}: {describer.name} from cache")
+        for index, texts in zip(todo, describer.describe_all([images[index] for index in todo]) if todo else []):
+            self.cache.put(describer.name, describer.model_id, images[index].sha256, texts, keys[index])
+            found[index] = texts
+        return found
 
 
 def describe_pair(path_a, path_b, task: str, backends=("stats",), options: DescribeOptions | None = None,

@@ -5,7 +5,13 @@ mask (SAM) and asks for a paragraph per image that stresses what that image cont
 targets for infrared, texture for visible, well-exposed regions for multi-exposure, in-focus regions for
 multi-focus, structure vs function for medical pairs. MTIF (Sec. 4.3) asks a multimodal LLM for detail-level,
 structure-level and semantic-level descriptions. Both prompts carry only what the earlier backends measured or
-saw, and tell the model not to invent content.
+saw, and tell the model not to invent content. The wording is fusekit's own: neither paper publishes its prompt.
+
+Small local models (135M-1B) cannot follow "answer with a JSON object with three keys", so they get one short
+request per level (`level_messages`); endpoints get the single JSON request (`levels_messages`). With
+``--llm-vision`` the user message also carries images (OpenAI ``image_url`` parts with base64 PNG data URIs):
+this image for the paragraph, with TGIF's segmentation and detection maps when SAM / Florence-2 ran, and both
+images of the pair for MTIF's levels.
 """
 
 from __future__ import annotations
@@ -55,6 +61,15 @@ LEVELS_REQUEST = (
     "fused image. Answer with the JSON object only."
 )
 
+# One short request per level, for models too small to write a JSON object (MTIF's three granularities).
+LEVEL_REQUESTS = {
+    "detail": "In two sentences, describe the fine details of this image: textures, edges, small objects and how "
+              "sharp they are.",
+    "structure": "In two sentences, describe the layout of this image: the large regions and shapes, where it is "
+                 "bright or dark, and where the main content lies.",
+    "semantic": "In two sentences, say what the scene shows and what this image adds to the fused image.",
+}
+
 SYSTEM = (
     "You write precise descriptions of source images for image fusion. Use only the information given; "
     "never invent objects that it does not support."
@@ -70,7 +85,8 @@ def _segments(texts: dict) -> str:
     segments = texts.get("segments") or []
     if not segments:
         return "none"
-    parts = [f"box {s.get('box')}, {100 * float(s.get('area', 0)):.1f}% of the image, mean intensity {float(s.get('mean_intensity', 0)):.0f}"
+    parts = [(f"{s['label']} " if s.get("label") else "")
+             + f"box {s.get('box')}, {100 * float(s.get('area', 0)):.1f}% of the image, mean intensity {float(s.get('mean_intensity', 0)):.0f}"
              for s in segments[:15] if isinstance(s, dict)]
     return f"{len(segments)} segments: " + "; ".join(parts)
 
@@ -92,14 +108,36 @@ def evidence(image: ImageInfo) -> str:
     return "\n".join(lines)
 
 
-def paragraph_messages(image: ImageInfo) -> list[dict]:
+def _messages(image: ImageInfo, request: str, pictures: list[str] = ()) -> list[dict]:
+    """System + user message; with `pictures` (data URIs) the user content is OpenAI's text + image_url parts."""
+    if not pictures:
+        return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": request}]
+    content = [{"type": "text", "text": request}] + [{"type": "image_url", "image_url": {"url": url}} for url in pictures]
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": content}]
+
+
+def paragraph_messages(image: ImageInfo, pictures: list[str] = (), shown: str = "") -> list[dict]:
     request = (
-        f"{evidence(image)}\n\nWrite one paragraph of about seven sentences describing this image for "
+        f"{evidence(image)}\n{shown}\nWrite one paragraph of about seven sentences describing this image for "
         f"{TASK_NAMES[image.task]} image fusion. {FOCUS[(image.task, image.role)]} Answer with the paragraph only."
     )
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": request}]
+    return _messages(image, request, pictures)
 
 
-def levels_messages(image: ImageInfo) -> list[dict]:
-    request = f"{evidence(image)}\n\n{FOCUS[(image.task, image.role)]} {LEVELS_REQUEST}"
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": request}]
+def levels_messages(image: ImageInfo, pictures: list[str] = (), shown: str = "") -> list[dict]:
+    request = f"{evidence(image)}\n{shown}\n{FOCUS[(image.task, image.role)]} {LEVELS_REQUEST}"
+    return _messages(image, request, pictures)
+
+
+def level_messages(image: ImageInfo, level: str, pictures: list[str] = (), shown: str = "") -> list[dict]:
+    """One short request for one level: what a 135M-1B model can follow."""
+    return _messages(image, f"{evidence(image)}\n{shown}\n{FOCUS[(image.task, image.role)]} {LEVEL_REQUESTS[level]}", pictures)
+
+
+def prompt_text(messages: list[dict]) -> str:
+    """The words of a request (no images), e.g. to tell whether a reply only copies it."""
+    parts = []
+    for message in messages:
+        content = message["content"]
+        parts.extend([content] if isinstance(content, str) else [p["text"] for p in content if p.get("type") == "text"])
+    return "\n\n".join(parts)

@@ -4,11 +4,16 @@ Like SAM's automatic mask generator, in small: the image is embedded once; every
 the mask decoder; each point keeps its best-scoring mask when the predicted IoU is high enough; near-duplicate
 masks (mask IoU > 0.7) keep the better one. Each segment is reported as its box, area fraction, mean grey level
 and predicted IoU — what the LLM prompt needs, without storing masks.
+
+FILM's Image2Paragraph-style prompt names what each region is. When `florence2` ran before (it always runs first),
+each segment carries the `label` of the dense-caption region whose box overlaps it best (box IoU at least
+`LABEL_IOU`), so the LLM reads "a person box [...]" instead of a bare box.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 
 import numpy as np
 
@@ -18,6 +23,26 @@ MIN_SCORE = 0.7  # predicted IoU a mask needs to be kept
 MIN_AREA = 0.002  # fraction of the image
 DUPLICATE_IOU = 0.7
 MAX_SEGMENTS = 24
+LABEL_IOU = 0.25
+
+
+def box_iou(a: list, b: list) -> float:
+    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    overlap = width * height
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - overlap
+    return overlap / union if union > 0 else 0.0
+
+
+def label_segments(segments: list[dict], regions: list) -> list[dict]:
+    """Each segment with the caption of its best-overlapping dense-caption region as `label` (when one overlaps)."""
+    regions = [r for r in regions or [] if isinstance(r, dict) and r.get("box") and r.get("caption")]
+    for segment in segments:
+        scored = [(box_iou(segment["box"], region["box"]), index) for index, region in enumerate(regions)]
+        best = max(scored, default=(0.0, -1))
+        if best[0] >= LABEL_IOU:
+            segment["label"] = regions[best[1]]["caption"]
+    return segments
 
 
 def select_segments(masks: np.ndarray, scores: np.ndarray, grey: np.ndarray) -> list[dict]:
@@ -57,7 +82,12 @@ class SamDescriber(Describer):
     def loaded(self):
         from transformers import SamModel, SamProcessor
 
-        return self.load_with_processor(SamModel, "SAM model", SamProcessor, "SAM processor")
+        return self.load_with_processor(SamModel, "SAM model", SamProcessor, "SAM processor", ("sam",))
+
+    def cache_key(self, image: ImageInfo) -> str:
+        """The labels come from the dense captions, so a cached entry is only valid for the same regions."""
+        regions = image.texts.get("regions")
+        return json.dumps(regions, sort_keys=True) if regions else ""
 
     def describe(self, image: ImageInfo) -> dict:
         import torch
@@ -78,4 +108,5 @@ class SamDescriber(Describer):
         masks = processor.image_processor.post_process_masks(
             output.pred_masks.float().cpu(), inputs["original_sizes"], inputs["reshaped_input_sizes"])[0]
         scores = output.iou_scores[0].float().cpu().numpy()
-        return {"segments": select_segments(masks.numpy().astype(bool), scores, grey_255(image.pixels))}
+        segments = select_segments(masks.numpy().astype(bool), scores, grey_255(image.pixels))
+        return {"segments": label_segments(segments, image.texts.get("regions"))}

@@ -2,7 +2,7 @@
 
 `encode_descriptions(doc, encoder="offline")` → (tensors, metadata) for a text-features file. Encoders live in
 `TEXT_ENCODERS` (`base.py`; `fusekit encode-text --list`): ``offline`` (default, no weights, 768-d), ``blip2``
-(BLIP-2 Q-Former text model, as FILM) and ``clip`` (CLIP text model), plus those of installed plugins. Importing
+(BLIP-2 Q-Former text model, as FILM) ``clip`` (CLIP text model) and ``hf`` (any Hugging Face encoder folder), plus those of installed plugins. Importing
 this package imports no encoder: each is imported when first used.
 """
 

@@ -22,6 +22,8 @@ TEXT_ENCODERS.add_lazy("blip2", "fusekit.guidance.text.models:Blip2TextEncoder",
                        summary="the BLIP-2 Q-Former text model FILM uses: 768-d token states, or 256-d with --projected")
 TEXT_ENCODERS.add_lazy("clip", "fusekit.guidance.text.models:ClipTextEncoder", model="openai/clip-vit-base-patch32",
                        summary="CLIP text model token states")
+TEXT_ENCODERS.add_lazy("hf", "fusekit.guidance.text.models:HFTextEncoder", aliases=("auto", "huggingface"), model="",
+                       summary="any Hugging Face text encoder folder (AutoModel + tokenizer, --model-path DIR): token states, or mean-pooled with --pooled")
 
 
 @dataclass
@@ -32,6 +34,7 @@ class TextOptions:
     model_id: str | None = None
     dim: int = 768  # offline encoder only; model encoders have their model's width
     projected: bool = False  # blip2: the 256-d projected token states instead of the 768-d hidden states
+    pooled: bool = False  # hf: one mean-pooled row per text instead of the token states
     max_tokens: int = 512  # per text, including the start token
 
 

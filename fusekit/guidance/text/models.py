@@ -1,21 +1,26 @@
-"""Text encoders backed by pretrained models: BLIP-2's Q-Former text model (FILM) and CLIP's text model.
+"""Text encoders backed by pretrained models: BLIP-2's Q-Former text model (FILM), CLIP's text model, and any
+Hugging Face encoder (``hf``: an AutoModel + tokenizer folder such as sentence-transformers' all-MiniLM-L6-v2).
 
-Both return per-token states (no pooling), the shape FILM's cross-attention consumes: BLIP-2 gives the 768-d
-Q-Former hidden states (FILM's features; LAVIS calls them ``text_embeds``) or, with ``--projected``, the 256-d
-projected ones; CLIP gives its text transformer's last hidden states. Texts longer than the model's position
-limit are cut (CLIP: 77 tokens).
+They return per-token states, the shape FILM's cross-attention consumes: BLIP-2 gives the 768-d Q-Former hidden
+states (FILM's features; LAVIS calls them ``text_embeds``) or, with ``--projected``, the 256-d projected ones; CLIP
+gives its text transformer's last hidden states; ``hf`` gives the last hidden states, or with ``--pooled`` one
+row per text, their mean over the tokens (what sentence-transformers uses as a sentence embedding). Texts longer
+than the model's position limit are cut (CLIP: 77 tokens). Each encoder names the config.json model types it can
+use, so a folder of the wrong kind is refused before a model is built from it.
 """
 
 from __future__ import annotations
 
 import functools
 
+from ...errors import FusekitError
 from .base import TextEncoder
 
 
 class _ModelEncoder(TextEncoder):
     model_class = ""
     what = ""
+    expect: tuple[str, ...] = ()  # config.json model types this encoder can use; () = any
 
     @functools.cached_property
     def loaded(self):
@@ -25,7 +30,8 @@ class _ModelEncoder(TextEncoder):
 
         model_id = self.options.model_id or self.default_model
         device, dtype = model_device(self.options)
-        model = load_pretrained(getattr(transformers, self.model_class).from_pretrained, model_id, self.options.model_path, self.what)
+        model = load_pretrained(getattr(transformers, self.model_class).from_pretrained, model_id, self.options.model_path, self.what,
+                                self.expect)
         tokenizer = load_pretrained(transformers.AutoTokenizer.from_pretrained, model_id, self.options.model_path, f"{self.what} tokenizer")
         return tokenizer, model.to(device=device, dtype=dtype).eval(), device
 
@@ -58,6 +64,7 @@ class Blip2TextEncoder(_ModelEncoder):
     default_model = "Salesforce/blip2-itm-vit-g"
     model_class = "Blip2TextModelWithProjection"
     what = "BLIP-2 Q-Former text model"
+    expect = ("blip-2",)
 
     def _positions(self, model) -> int:
         return model.config.qformer_config.max_position_embeddings
@@ -79,6 +86,7 @@ class ClipTextEncoder(_ModelEncoder):
     default_model = "openai/clip-vit-base-patch32"
     model_class = "CLIPTextModel"
     what = "CLIP text model"
+    expect = ("clip", "clip_text_model")
 
     def _positions(self, model) -> int:
         return model.config.max_position_embeddings
@@ -89,3 +97,27 @@ class ClipTextEncoder(_ModelEncoder):
 
     def _states(self, model, input_ids, attention_mask):
         return model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+
+class HFTextEncoder(_ModelEncoder):
+    """Any Hugging Face text encoder (AutoModel + AutoTokenizer): token states, or their mean with --pooled."""
+
+    name = "hf"
+    default_model = "sentence-transformers/all-MiniLM-L6-v2"
+    model_class = "AutoModel"
+    what = "Hugging Face text encoder"
+
+    def _positions(self, model) -> int:
+        return getattr(model.config, "max_position_embeddings", None) or self.options.max_tokens
+
+    @property
+    def dim(self) -> int:
+        return int(self.loaded[1].config.hidden_size)
+
+    def _states(self, model, input_ids, attention_mask):
+        try:
+            states = model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        except (TypeError, ValueError, AttributeError) as exc:  # e.g. a vision-language model that needs pixels too
+            raise FusekitError(f"{self.model_id} ({model.config.model_type}) does not encode text alone ({exc})",
+                               "give the folder of a text encoder such as BERT, RoBERTa or MiniLM") from exc
+        return states.mean(dim=1, keepdim=True) if self.options.pooled else states

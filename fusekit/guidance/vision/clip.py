@@ -17,7 +17,7 @@ class ClipImageEncoder(ImageEncoder):
 
         device, dtype = model_device(self.options)
         model = load_pretrained(CLIPVisionModelWithProjection.from_pretrained, self.options.model_id or self.default_model,
-                                self.options.model_path, "CLIP image encoder")
+                                self.options.model_path, "CLIP image encoder", ("clip", "clip_vision_model"))
         model = model.to(device=device, dtype=dtype).eval()
         settings = processor_settings(self.options.model_path, model.config.image_size)
         return model, device, dtype, settings
