@@ -252,7 +252,7 @@ def test_deadline_cuts_off_a_trickling_reply(llm):
 
 def test_vision_requests_carry_the_images(llm):
     from fusekit.io.images import read_image
-    from fusekit.guidance.vision.preprocess import rgb_of
+    from fusekit.io.images import rgb_of
 
     result = describe(llm, "ivf", "--llm-vision")
     assert result.returncode == 0, result.stderr.decode()

@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ... import log
 from ...errors import FusekitError
 from ...io.formats import TEXT_LEVELS
-from .base import Describer, ImageInfo
+from .base import DESCRIBERS, Describer, ImageInfo
 from .pictures import pair_pictures, paragraph_pictures
 from .prompts import level_messages, levels_messages, paragraph_messages, prompt_text
 
