@@ -28,6 +28,7 @@ from ...io.atomic import write_text
 from ...io.formats import dump_json, sha256_file
 from . import distributed, state
 from ...models.augment import AUGMENTATIONS
+from . import degraded  # noqa: F401  (registers the degrade-<task> augmentations)
 from ..guidance import TENSORS_FOR, GuidanceOptions, GuidanceProvider, default_cache_dir
 from .layouts import find_pairs
 from ...models.losses import LOSSES
@@ -231,7 +232,7 @@ def _run(settings: Settings, ctx, stop: StopRequest, torch) -> int:
         preset = dataclasses.replace(preset, crop=settings.crop or None)
     if settings.resize is not None:
         preset = dataclasses.replace(preset, resize=None if settings.resize == "none" else settings.resize)
-    paper_augment = spec.train_augment if settings.paper_augment else None
+    paper_augment = spec.train_augment.format(task=task) if settings.paper_augment and spec.train_augment else None
     for name in preset.augment + ((paper_augment,) if paper_augment else ()):
         AUGMENTATIONS.canonical(name)
     loss_name = LOSSES.canonical(settings.loss or spec.default_loss or "film")
