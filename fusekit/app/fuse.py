@@ -48,12 +48,18 @@ MANIFEST_FIELDS = {"text-features": "text", "image-features": "image_features", 
 
 
 def default_model(task: str) -> str:
-    """The model `fuse` runs without --model: fusekit's `compact` when it has bundled weights for `task`,
-    otherwise the first training-free model registered for the task (baselines register their best first)."""
-    if "compact" in FUSION_MODELS:
+    """The model `fuse` runs without --model: fusekit's `compact` where the measured rule of `fusekit.app.defaults`
+    says it beats the task's best baseline (and its bundled weights exist), otherwise that baseline
+    (`fusekit.models.baselines.DEFAULT`), else the first training-free model registered for the task."""
+    from ..models.baselines import DEFAULT
+    from .defaults import default_model as recorded
+
+    if recorded(task) == "compact" and "compact" in FUSION_MODELS:
         compact = FUSION_MODELS.get("compact")
         if task in compact.tasks and compact.bundled_weights(task) is not None:
             return "compact"
+    if task in DEFAULT:
+        return DEFAULT[task]
     for name, spec in FUSION_MODELS.items():
         if spec.kind == "training-free" and task in spec.tasks:
             return name
@@ -136,13 +142,14 @@ def _check_hashes(path: str, metadata: dict, hashes, item: Item) -> None:
     log.warn(f"{item.name}: {path} was computed from other images (hashes differ)")
 
 
-def offline_text_features(item: Item, task: str, pixels: list[np.ndarray]) -> tuple[dict, dict]:
-    """What `fusekit describe --backend stats | fusekit encode-text --encoder offline` writes for a pair, in memory,
-    from the pair's already decoded `pixels` [A, B]."""
-    from ..guidance.describe import describe_pair
+def offline_text_features(item: Item, task: str, pixels: list[np.ndarray], prompt: str | None = None) -> tuple[dict, dict]:
+    """What `fusekit describe --backend stats [--prompt P] | fusekit encode-text --encoder offline` writes for a
+    pair, in memory, from the pair's already decoded `pixels` [A, B]."""
+    from ..guidance.describe import DescribeOptions, describe_pair
     from ..guidance.text import encode_descriptions
 
-    return encode_descriptions(describe_pair(item.a, item.b, task, backends=("stats",), pixels=pixels), "offline")
+    document = describe_pair(item.a, item.b, task, backends=("stats",), options=DescribeOptions(prompt=prompt), pixels=pixels)
+    return encode_descriptions(document, "offline")
 
 
 # ------------------------------------------------------------------------------------------------- colour
@@ -223,7 +230,7 @@ class Fuser:
 
     def __init__(self, model: str | None, task: str, weights: str | None = None, *, text: str | None = None,
                  image_features: str | None = None, semantics: str | None = None, device: str = "auto",
-                 precision: str = "fp32", colour: str = "auto", postprocess: str = "clip"):
+                 precision: str = "fp32", colour: str = "auto", postprocess: str = "clip", prompt: str | None = None):
         if colour not in COLOUR_MODES:
             raise UsageError(f"unknown colour mode {colour!r}", f"use one of {', '.join(COLOUR_MODES)}")
         if postprocess not in POSTPROCESSING:
@@ -233,7 +240,7 @@ class Fuser:
         self.spec: FusionModelSpec = FUSION_MODELS.get(self.name)
         if task not in self.spec.tasks:
             raise FusekitError(f"model {self.name!r} does not serve task {task!r}", f"it serves {', '.join(self.spec.tasks)}; see 'fusekit models'")
-        self.colour, self.postprocess = colour, postprocess
+        self.colour, self.postprocess, self.prompt = colour, postprocess, prompt
         given = {"text-features": text, "image-features": image_features, "semantics": semantics}
         self.sources: dict[str, GuidanceSource] = {}
         for word in self.spec.guidance:
@@ -262,7 +269,14 @@ class Fuser:
                 and self.metadata.get("text_encoder") == "offline")
 
     def check_guidance_given(self, items: list[Item]) -> None:
-        """A model needing guidance without a source for it fails before any work starts."""
+        """A model needing guidance without a source for it fails before any work starts; so does a prompt that
+        cannot reach the model (its text comes from files, or it takes no text)."""
+        if self.prompt or any(item.fields.get("prompt") for item in items):
+            if "text" not in self.spec.guidance:
+                raise UsageError(f"model {self.name!r} takes no text, so --prompt cannot guide it", "drop --prompt or pick a text-guided model")
+            if not all(self._offline_text("text", item) for item in items):
+                raise UsageError("--prompt is added to the text fuse makes on the fly, but these pairs have text features from files",
+                                 "give the prompt to describe instead: fusekit describe A B --task T --prompt '...' | fusekit encode-text")
         for word in self.spec.guidance:
             kind, option, _ = GUIDANCE_FILES[word]
             field_name = MANIFEST_FIELDS[kind]
@@ -309,7 +323,7 @@ class Fuser:
             kind, option, names = GUIDANCE_FILES[word]
             if self._offline_text(word, item):
                 path, by_hash = f"offline text features of {item.name}", True
-                tensors, metadata = offline_text_features(item, self.task, pixels)
+                tensors, metadata = offline_text_features(item, self.task, pixels, item.fields.get("prompt") or self.prompt)
             else:
                 path, by_hash = self.sources[kind].file_for(item, hashes)
                 tensors, metadata = _read_guidance_file(kind, path)
@@ -348,7 +362,15 @@ class Fuser:
         return images
 
     def _run_learned(self, pairs: list[Pair]) -> list[np.ndarray]:
+        import dataclasses
+
         import torch
+
+        from . import tiling
+
+        if tiling.wanted(self.spec, pairs):  # large images: overlapping tiles, so memory stays bounded
+            return [tiling.fuse_tiled(lambda a, b, p=p: self._run_learned([dataclasses.replace(p, a=a, b=b)])[0], p.a, p.b)
+                    for p in pairs]
 
         def batch(arrays):
             return torch.from_numpy(np.stack(arrays)).to(self.device, self.dtype)

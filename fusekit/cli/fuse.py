@@ -27,11 +27,12 @@ Example: fusekit fuse ir.png vi.png --task ivf --model film --weights film_ivf.s
 def run(
     paths: Annotated[Optional[list[str]], typer.Argument(help="Images A and B, or two folders matched by file name.", show_default=False)] = None,
     task: Task = "",
-    model: Annotated[Optional[str], typer.Option("--model", "-M", help="Fusion model (default: compact when it has bundled weights for the task, else the task's training-free baseline).", show_default=False)] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-M", help="Fusion model (default: the best fusekit has for the task on the DEV set: the bundled compact model where it beats the task's best training-free baseline, else that baseline; see docs/MODELS.md).", show_default=False)] = None,
     weights: Annotated[Optional[str], typer.Option("--weights", "-w", help="Checkpoint: fusekit .safetensors or released .pth (default: the model's bundled weights).")] = None,
     text: Annotated[Optional[str], typer.Option("--text", help="Text features (.safetensors from encode-text, or VLF .npy), or a folder of per-pair files.")] = None,
     image_features: Annotated[Optional[str], typer.Option("--image-features", help="Image features from encode-image, or a folder of per-pair files.")] = None,
     semantics: Annotated[Optional[str], typer.Option("--semantics", help="Semantics file (mask + text semantics), or a folder of per-pair files.")] = None,
+    prompt: Annotated[Optional[str], typer.Option("--prompt", help="Your own words about the pair, added to the text made on the fly, e.g. 'the visible image is dark and noisy' (a manifest line's prompt field wins).")] = None,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Output PNG for one pair (- = stdout), or output folder for many.")] = None,
     manifest: Manifest = None,
     colour: Annotated[Optional[bool], typer.Option("--colour/--grey", "--color/--gray", help="Colour output (re-attach chroma) or grey (default: colour when a source is colour).", show_default=False)] = None,
@@ -64,7 +65,7 @@ def run(
     colour_mode = "auto" if colour is None else "colour" if colour else "grey"
     fuser = runner.Fuser(
         model, task, weights, text=text, image_features=image_features, semantics=semantics,
-        device=device, precision=precision, colour=colour_mode, postprocess=postprocess.strip().lower(),
+        device=device, precision=precision, colour=colour_mode, postprocess=postprocess.strip().lower(), prompt=prompt,
     )
     fuser.check_guidance_given(items)
 

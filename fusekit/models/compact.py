@@ -91,6 +91,13 @@ class TextSummary(nn.Module):
         return self.out(pooled.flatten(1))
 
 
+def upsample(x: torch.Tensor, factor: int, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear upsampling by exactly `factor`, cropped to `size`: a coarse cell always spans `factor` pixels (not
+    size/cells, which drifts when a side is not a multiple of the factor), so a tile on the grid sees what the
+    whole image does."""
+    return F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False)[..., : size[0], : size[1]]
+
+
 def _zero_linear(width_in: int, width_out: int) -> nn.Linear:
     layer = nn.Linear(width_in, width_out)
     nn.init.zeros_(layer.weight)
@@ -159,7 +166,7 @@ class CompactFusion(nn.Module):
         image would."""
         small = F.avg_pool2d(x, 8, ceil_mode=True)
         small = F.avg_pool2d(small, 7, stride=1, padding=3, count_include_pad=False)
-        return F.interpolate(small, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return upsample(small, 8, x.shape[-2:])
 
     def correct(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         """One source [B, 1, H, W] corrected by its five text-predicted numbers [B, 5] (all 0: unchanged)."""
@@ -188,7 +195,7 @@ class CompactFusion(nn.Module):
         low = (queries + attended).transpose(1, 2).reshape(batch, channels, h, w)
         scale, shift = self.film_context(summary)[:, :, None, None].chunk(2, dim=1)
         context = self.context(low) * (1 + scale) + shift
-        context = F.interpolate(context, size=(height, width), mode="bilinear", align_corners=False)
+        context = upsample(context, self.config.downsample, (height, width))
         maps = self.decode(torch.cat([features, context], dim=1))
         activity_a = F.avg_pool2d(detail_a.abs(), 5, stride=1, padding=2, count_include_pad=False)
         activity_b = F.avg_pool2d(detail_b.abs(), 5, stride=1, padding=2, count_include_pad=False)
@@ -215,5 +222,6 @@ SPEC = register(FusionModelSpec(
     text_dim=768,
     default_loss="compact",
     train_augment="degrade-{task}",
+    tileable=True,
     bundled={task: f"compact_{task}.safetensors" for task in TASKS},
 ))

@@ -45,6 +45,7 @@ class FusionModelSpec:
     image_dim: int | None = None
     default_loss: str | None = None  # name in fusekit.models.losses.LOSSES
     train_preset: str | None = None  # name of the paper's optimiser/schedule preset
+    tileable: bool = False  # local (fully convolutional, grey) model: `fuse` may run large images in tiles
     train_augment: str | None = None  # training-time augmentation the paper uses (e.g. MTIF enrichment); {task} → the task
     bundled: dict[str, str] = field(default_factory=dict)  # task → file name in fusekit/weights/
     # training-free models
