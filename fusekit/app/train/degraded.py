@@ -19,25 +19,27 @@ import hashlib
 
 import numpy as np
 
+from ...guidance.describe.measure import measure
 from ...guidance.describe.stats import MODEL_ID, describe_arrays
 from ...guidance.text import encode_descriptions
 from ...io.formats import ROLES, new_descriptions
 from ...models import degrade
 from ...models.augment import AUGMENTATIONS
 
-VARIANTS = 6  # versions per pair (each: a recipe, or clean, and its random strengths); few, so describing stays cheap
+VARIANTS = 4  # versions per pair (each: a recipe, or clean, and its random strengths); few, so describing stays cheap
 
 
 def to_uint8(x: np.ndarray) -> np.ndarray:
     return np.round(np.clip(x, 0.0, 1.0) * 255).astype(np.uint8)
 
 
-def pair_texts(a: np.ndarray, b: np.ndarray, task: str, name: str) -> list[dict]:
+def pair_texts(a: np.ndarray, b: np.ndarray, task: str, name: str, findings: bool = True) -> list[dict]:
     """The `stats` describer's texts of both sources (uint8 grey), as `fusekit describe` writes them for files
     named after the pair (MIF's B modality is read from the name's CT_/PET_/SPECT_ prefix)."""
     pixels = {"a": a, "b": b}
-    return [describe_arrays(pixels[role], task, role, f"{name}.png", partner=pixels["b" if role == "a" else "a"])
-            for role in ROLES]
+    measured = {role: measure(pixels[role]) for role in ROLES}  # once per image, not again as the partner
+    return [describe_arrays(pixels[role], task, role, f"{name}.png", findings=findings,
+                            measured=(measured[role], measured["b" if role == "a" else "a"])) for role in ROLES]
 
 
 def text_features(texts: list[dict], task: str, prompt: str | None = None) -> np.ndarray:

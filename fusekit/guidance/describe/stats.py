@@ -246,8 +246,9 @@ def caption_text(m: Measurements, task: str, role: str, path: str) -> str:
 
 
 def describe_arrays(image: np.ndarray, task: str, role: str, path: str, partner: np.ndarray | None = None,
-                    measured: tuple[Measurements, Measurements | None] | None = None) -> dict:
-    """Texts for one image (`partner` is the other image of the pair, for pair-relative sentences)."""
+                    measured: tuple[Measurements, Measurements | None] | None = None, findings: bool = True) -> dict:
+    """Texts for one image (`partner` is the other image of the pair, for pair-relative sentences); `findings=False`
+    leaves the degradation findings out (the "text that does not name it" of benchmarks/guidance_ablation.py)."""
     m, other = measured if measured is not None else (measure(image), measure(partner) if partner is not None else None)
     levels = {
         "detail": detail_text(m, task, other),
@@ -255,7 +256,7 @@ def describe_arrays(image: np.ndarray, task: str, role: str, path: str, partner:
         "semantic": semantic_text(m, task, role, path, other),
     }
     caption = caption_text(m, task, role, path)
-    found = degradations(m, task, role)
+    found = degradations(m, task, role) if findings else []
     if found:
         caption = caption[:-1] + f"; it is {join_words([DEGRADATION_WORDS[k] for k in found])}."
         for level, kinds in (("structure", [k for k in found if k in STRUCTURE_KINDS]),
