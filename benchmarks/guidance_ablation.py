@@ -105,7 +105,10 @@ def run_task(task: str, items, weights: str | None) -> dict:
         for recipe_index, (role, recipe) in enumerate(degrade.TASK_DEGRADATIONS[task]):
             rng = np.random.default_rng([index, recipe_index])
             pair = {"a": a, "b": b}
-            pair[role] = to_uint8(degrade.degrade(pair[role].astype(np.float32) / 255, recipe, rng))
+            source = pair[role].astype(np.float32) / 255
+            if not all(degrade.applicable(kind, source) for kind in recipe):
+                continue  # e.g. over-exposing a night image (it would have to be turned white)
+            pair[role] = to_uint8(degrade.degrade(source, recipe, rng))
             texts = texts_for(pair["a"], pair["b"], task, stem(item))
             degraded_texts.append((pair, texts["own"]))
             label = f"{'+'.join(recipe)} ({role})"
@@ -118,11 +121,12 @@ def run_task(task: str, items, weights: str | None) -> dict:
         # degraded swap: recipe r of this pair fused with the text of recipe r + 1 (another degradation) of the next pair
         for recipe_index, (pair, own_text) in enumerate(degraded_texts):
             other_pair = (index + 1) % len(items)
-            role, recipe = degrade.TASK_DEGRADATIONS[task][(recipe_index + 1) % len(degraded_texts)]
-            rng = np.random.default_rng([other_pair, (recipe_index + 1) % len(degraded_texts)])
+            role, recipe = degrade.TASK_DEGRADATIONS[task][(recipe_index + 1) % len(degrade.TASK_DEGRADATIONS[task])]
             oa, ob = clean[other_pair]
             other = {"a": oa, "b": ob}
-            other[role] = to_uint8(degrade.degrade(other[role].astype(np.float32) / 255, recipe, rng))
+            source = other[role].astype(np.float32) / 255
+            if all(degrade.applicable(kind, source) for kind in recipe):
+                other[role] = to_uint8(degrade.degrade(source, recipe, np.random.default_rng([other_pair, recipe_index])))
             other_text = texts_for(other["a"], other["b"], task, stem(items[other_pair]))["own"]
             mine = runner.fuse(pair["a"], pair["b"], own_text).astype(np.float64)
             swaps["degraded"].append(float(np.abs(runner.fuse(pair["a"], pair["b"], other_text) - mine).mean()))

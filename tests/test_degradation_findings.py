@@ -31,7 +31,7 @@ def _check_pair(pair: dict, seed: int) -> None:
         assert degradations(measure(image), task, role) == [], f"clean {pair['name']} {role} flagged"
         grey = (to_grey(image) / np.float32(255)).astype(np.float32)
         for recipe_role, kinds in degrade.TASK_DEGRADATIONS[task]:
-            if recipe_role != role:
+            if recipe_role != role or not all(degrade.applicable(kind, grey) for kind in kinds):
                 continue
             degraded = np.round(degrade.degrade(grey, kinds, rng) * 255).astype(np.uint8)
             found = degradations(measure(degraded), task, role)

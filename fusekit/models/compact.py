@@ -8,7 +8,7 @@ full-resolution path is a handful of narrow convolutions:
 
 0. Text (`TextSummary`): the tokens [B, L, text_dim] are projected to `context_channels`, mixed along the sequence
    by three dilated 1-D convolutions (15 tokens of context, so "the visible image is ... noisy" reads as one
-   phrase) and pooled by attention with `text_queries` learned queries into one vector per pair.
+   phrase) and pooled by maximum and mean over the tokens into one `text_hidden` vector per pair.
 1. Correction (text-gated, per source, identity at initialisation): from that vector, five numbers per source set
    a contrast gain around the source's local mean level, an exposure gain, a shadow gamma x^γ, a highlight gamma
    1 − (1 − x)^γ and a detail gain (below 1 suppresses noise, above 1 sharpens). The network sees the corrected
@@ -60,8 +60,7 @@ class CompactConfig:
     heads: int = 4  # cross-attention heads (must divide context_channels)
     downsample: int = 8  # input size / context-map size (a power of two ≥ 4)
     detail_sigma: float = 2.0  # σ of the Gaussian that separates base and detail layers (pixels)
-    text_queries: int = 8  # learned queries that pool the tokens into the text vector
-    text_hidden: int = 64  # width of the text vector's hidden layer
+    text_hidden: int = 64  # width of the text vector
 
 
 CORRECTIONS = ("contrast", "gain", "shadow_gamma", "highlight_gamma", "detail")  # per source, see the module doc
@@ -69,26 +68,27 @@ CORRECTIONS = ("contrast", "gain", "shadow_gamma", "highlight_gamma", "detail") 
 
 class TextSummary(nn.Module):
     """[B, L, text_dim] tokens → [B, text_hidden]: projection, dilated 1-D convolutions along the sequence (so a
-    word is read with its phrase), attention pooling with learned queries; all-zero (padding) tokens are masked."""
+    word is read with its phrase: "the visible image is ... noisy"), then the maximum and the mean over the tokens.
+    The maximum is what lets a short phrase among hundreds of tokens (a degradation finding, a user's prompt) set
+    a feature on its own; all-zero (padding) tokens are left out of both."""
 
     def __init__(self, config: "CompactConfig"):
         super().__init__()
         k = config.context_channels
         self.proj = nn.Linear(config.text_dim, k)
         self.mix = nn.ModuleList(nn.Conv1d(k, k, 3, padding=d, dilation=d) for d in (1, 2, 4))
-        self.queries = nn.Parameter(torch.randn(config.text_queries, k) / math.sqrt(k))
-        self.pool = nn.MultiheadAttention(k, config.heads, batch_first=True)
-        self.out = nn.Sequential(nn.Linear(config.text_queries * k, config.text_hidden), nn.LeakyReLU(0.1))
+        self.out = nn.Sequential(nn.Linear(2 * k, config.text_hidden), nn.LeakyReLU(0.1))
 
     def forward(self, text: torch.Tensor) -> torch.Tensor:
-        padding = text.abs().sum(dim=-1) == 0  # [B, L]
+        keep = (text.abs().sum(dim=-1) > 0).unsqueeze(1)  # [B, 1, L]
         x = self.proj(text).transpose(1, 2)  # [B, k, L]
         for conv in self.mix:
             x = x + F.leaky_relu(conv(x), 0.1)
-        tokens = x.transpose(1, 2)
-        queries = self.queries.unsqueeze(0).expand(text.shape[0], -1, -1)
-        pooled, _ = self.pool(queries, tokens, tokens, key_padding_mask=padding if padding.any() else None, need_weights=False)
-        return self.out(pooled.flatten(1))
+        count = keep.sum(dim=2).clamp(min=1)
+        peak = x.masked_fill(~keep, float("-inf")).amax(dim=2)
+        peak = torch.where(torch.isfinite(peak), peak, torch.zeros_like(peak))
+        mean = (x * keep).sum(dim=2) / count
+        return self.out(torch.cat([peak, mean], dim=1))
 
 
 def upsample(x: torch.Tensor, factor: int, size: tuple[int, int]) -> torch.Tensor:

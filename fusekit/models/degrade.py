@@ -56,11 +56,20 @@ def add_noise(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(x + rng.normal(0.0, rng.uniform(10, 20) / 255, x.shape), 0.0, 1.0).astype(np.float32)
 
 
+MAX_OVER_GAMMA = 8.0  # beyond this the levels are crushed into the last few 8-bit steps: nothing left to recover
+
+
+def applicable(kind: str, x: np.ndarray) -> bool:
+    """Whether `kind` can be applied to `x` as a recoverable degradation: over-exposure needs enough mid-tones to
+    push up (a night image would have to be turned white, γ > MAX_OVER_GAMMA); every other kind always applies."""
+    return kind != "over-exposed" or float((1.0 - (1.0 - x) ** MAX_OVER_GAMMA).mean()) >= 210 / 255
+
+
 def over_expose(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Over-exposure: 1 − (1 − x)^γ, γ found by bisection so the mean level lands at 205–225 of 255 (mid-tones
-    pushed up, highlights compressed towards white; monotone, so the information is still there to recover)."""
+    """Over-exposure: 1 − (1 − x)^γ, γ ≤ MAX_OVER_GAMMA found by bisection so the mean level lands at 205–225 of
+    255 (mid-tones pushed up, highlights compressed towards white; monotone, so the information is still there)."""
     target = rng.uniform(205, 225) / 255
-    low, high = 1.0, 64.0
+    low, high = 1.0, MAX_OVER_GAMMA
     for _ in range(30):
         gamma = (low + high) / 2
         low, high = (gamma, high) if float((1.0 - (1.0 - x) ** gamma).mean()) < target else (low, gamma)
@@ -95,7 +104,8 @@ def degrade(x: np.ndarray, kinds: tuple[str, ...], rng: np.random.Generator) -> 
 
 
 def random_recipe(task: str, rng: np.random.Generator) -> tuple[str, tuple[str, ...]] | None:
-    """A (role, kinds) recipe for `task`, or None (a clean sample) with probability CLEAN_FRACTION."""
+    """A (role, kinds) recipe for `task`, or None (a clean sample) with probability CLEAN_FRACTION; check
+    `applicable` before using it."""
     if rng.random() < CLEAN_FRACTION:
         return None
     recipes = TASK_DEGRADATIONS[task]

@@ -68,7 +68,7 @@ def degrade_sample(sample: dict, rng: np.random.Generator, task: str) -> list[di
     variant = int(rng.integers(0, VARIANTS))
     variant_rng = _variant_rng(name, variant)
     recipe = degrade.random_recipe(task, variant_rng)
-    if recipe is None:
+    if recipe is None or not all(degrade.applicable(kind, sample[recipe[0]]) for kind in recipe[1]):
         return [out]
     role, kinds = recipe
     out[role] = degrade.degrade(sample[role], kinds, variant_rng)
