@@ -31,15 +31,15 @@ bench: install
 # The compact model's bundled weights (docs/MODELS.md): one CPU run per task on synthetic degradations of
 # $(SHARED)/train pairs (the model's degrade-<task> augmentation: degraded inputs described by the offline `stats`
 # describer, `offline` text encoder, the clean pair as the loss target), seed 0, batch 8 on 96-pixel
-# crops, 240-340 steps, one thread (same arithmetic order every time; ~20 min per task on a busy machine); run folders
+# crops, 160-320 steps, one thread (same arithmetic order every time; ~20 min per task on a busy machine); run folders
 # (data list, logs, checkpoints) stay in build/weights/<task>, the computed text guidance in
 # build/weights/guidance-cache. `make -j2 weights` trains two tasks at once.
 SHARED ?= ../shared
 WEIGHTS_TASKS ?= ivf mif mef mff
 WEIGHTS_EPOCHS_ivf := 30
 WEIGHTS_EPOCHS_mif := 18
-WEIGHTS_EPOCHS_mef := 30
-WEIGHTS_EPOCHS_mff := 30
+WEIGHTS_EPOCHS_mef := 20
+WEIGHTS_EPOCHS_mff := 20
 WEIGHTS_OPTS ?= --crop 96 --batch-size 8 --lr 2e-3 --schedule cosine --seed 0
 
 weights: $(WEIGHTS_TASKS:%=weights-%)
