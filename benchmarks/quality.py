@@ -15,6 +15,7 @@ its default model. Without it the script checks that table against this run and 
 
     .venv/bin/python benchmarks/quality.py [--data ../shared/data] [--tasks ivf,mif,mef,mff]
                                           [--weights-dir DIR] [--json results.json] [--write-defaults]
+    .venv/bin/python benchmarks/quality.py --write-defaults --from-json ivf.json mif.json ...
 
 `--weights-dir` scores `compact_<task>.safetensors` from DIR instead of the bundled files (to judge a new
 training run before bundling it; not with --write-defaults).
@@ -81,6 +82,22 @@ def score(model: str, task: str, items, text: Path, weights: str | None) -> dict
     return {name: float(np.mean([row[name] for row in rows])) for name in METRICS}
 
 
+def write_from_json(paths: list[Path]) -> int:
+    """The defaults table from earlier runs' --json files (one run per task is enough), same rule as a live run."""
+    from fusekit.app import defaults
+
+    recorded = defaults.read_table()
+    for path in paths:
+        for task, result in json.loads(path.read_text()).items():
+            baseline = result["best_baseline"]
+            recorded[task] = defaults.table_entry(task, baseline, result["means"]["compact"], result["means"][baseline], result["pairs"])
+            print(f"{task}: default {recorded[task]['default']} (compact wins {', '.join(recorded[task]['compact_wins']) or 'none'})")
+    path = REPO / "fusekit" / "weights" / defaults.TABLE
+    path.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {path.relative_to(REPO)}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     shared = Path(os.environ.get("FUSEKIT_SHARED", REPO.parent / "shared"))
@@ -89,7 +106,11 @@ def main() -> int:
     parser.add_argument("--weights-dir", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--write-defaults", action="store_true", help="record the defaults table fuse reads")
+    parser.add_argument("--from-json", type=Path, nargs="*", default=None,
+                        help="with --write-defaults: take the means from earlier --json outputs instead of re-running")
     args = parser.parse_args()
+    if args.from_json:
+        return write_from_json(args.from_json)
     if args.write_defaults and args.weights_dir:
         parser.error("--write-defaults records the bundled weights' result; drop --weights-dir")
 
