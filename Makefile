@@ -41,14 +41,16 @@ test-fast: install
 bench: install
 	for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
-# The compact model's bundled weights (docs/MODELS.md): one short CPU run per task on $(SHARED)/train with the
-# offline `stats` describer and `offline` text encoder, seed 0, about 160 steps of batch 8, one thread (same
-# arithmetic order every time); run folders (data list, logs, checkpoints) stay in build/weights/<task>, the
-# computed text guidance in build/weights/guidance-cache. `make -j4 weights` trains the four tasks at once.
+# The compact model's bundled weights (docs/MODELS.md): one CPU run per task on synthetic degradations of
+# $(SHARED)/train pairs (the model's degrade-<task> augmentation: degraded inputs described by the offline `stats`
+# describer, `offline` text encoder, the clean pair as the loss target), seed 0, batch 8 on 96-pixel
+# crops, 160-320 steps, one thread (same arithmetic order every time; ~20 min per task on a busy machine); run folders
+# (data list, logs, checkpoints) stay in build/weights/<task>, the computed text guidance in
+# build/weights/guidance-cache. `make -j2 weights` trains two tasks at once.
 SHARED ?= ../shared
 WEIGHTS_TASKS ?= ivf mif mef mff
-WEIGHTS_EPOCHS_ivf := 16
-WEIGHTS_EPOCHS_mif := 9
+WEIGHTS_EPOCHS_ivf := 30
+WEIGHTS_EPOCHS_mif := 18
 WEIGHTS_EPOCHS_mef := 20
 WEIGHTS_EPOCHS_mff := 20
 WEIGHTS_OPTS ?= --crop 96 --batch-size 8 --lr 2e-3 --schedule cosine --seed 0
@@ -57,7 +59,7 @@ weights: $(WEIGHTS_TASKS:%=weights-%)
 
 weights-%: install
 	rm -rf build/weights/$*
-	OMP_NUM_THREADS=1 $(FUSEKIT) train --model compact --task $* --data $(SHARED)/train --describer stats \
+	OMP_NUM_THREADS=1 nice $(FUSEKIT) train --model compact --task $* --data $(SHARED)/train --describer stats \
 	  --encoder offline --epochs $(WEIGHTS_EPOCHS_$*) $(WEIGHTS_OPTS) --out build/weights/$* \
 	  --cache build/weights/guidance-cache
 	cp build/weights/$*/model.safetensors fusekit/weights/.compact_$*.tmp

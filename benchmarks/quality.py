@@ -5,16 +5,20 @@ way `fusekit fuse` does (stats describer → offline text encoder → `fuse` wit
 through the same runner, so colour handling and 8-bit rounding are identical), then scores the written images
 with `fusekit.metrics.compute` in the evaluator convention (EN, SD, SF, AG, VIF, Qabf; higher is better for
 all six). Printed per task: the mean of each metric for `compact` and for every baseline of the task, and how many
-of the six `compact` wins against the task's best baseline (`fusekit.models.baselines.DEFAULT`).
+of the six `compact` wins against the task's best baseline (`fusekit.models.baselines.DEFAULT`), and which
+model the rule of `fusekit.app.defaults` makes the task's default: `compact` only if it beats that baseline on
+VIF and on Qabf and on at least 4 of the 6, else the baseline (issue 15).
 
-Bar (issue 7): the bundled model beats the best baseline on at least 3 of the 6 metrics for every task; the
-script exits 1 when it does not.
+`--write-defaults` records the result in fusekit/weights/defaults.json, the table `fusekit fuse` reads to pick
+its default model. Without it the script checks that table against this run and exits 1 when they disagree
+(a stale table: the weights changed and the benchmark was not re-run).
 
     .venv/bin/python benchmarks/quality.py [--data ../shared/data] [--tasks ivf,mif,mef,mff]
-                                          [--weights-dir DIR] [--json results.json]
+                                          [--weights-dir DIR] [--json results.json] [--write-defaults]
+    .venv/bin/python benchmarks/quality.py --write-defaults --from-json ivf.json mif.json ...
 
 `--weights-dir` scores `compact_<task>.safetensors` from DIR instead of the bundled files (to judge a new
-training run before bundling it).
+training run before bundling it; not with --write-defaults).
 """
 
 from __future__ import annotations
@@ -78,6 +82,22 @@ def score(model: str, task: str, items, text: Path, weights: str | None) -> dict
     return {name: float(np.mean([row[name] for row in rows])) for name in METRICS}
 
 
+def write_from_json(paths: list[Path]) -> int:
+    """The defaults table from earlier runs' --json files (one run per task is enough), same rule as a live run."""
+    from fusekit.app import defaults
+
+    recorded = defaults.read_table()
+    for path in paths:
+        for task, result in json.loads(path.read_text()).items():
+            baseline = result["best_baseline"]
+            recorded[task] = defaults.table_entry(task, baseline, result["means"]["compact"], result["means"][baseline], result["pairs"])
+            print(f"{task}: default {recorded[task]['default']} (compact wins {', '.join(recorded[task]['compact_wins']) or 'none'})")
+    path = REPO / "fusekit" / "weights" / defaults.TABLE
+    path.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {path.relative_to(REPO)}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     shared = Path(os.environ.get("FUSEKIT_SHARED", REPO.parent / "shared"))
@@ -85,15 +105,23 @@ def main() -> int:
     parser.add_argument("--tasks", default="ivf,mif,mef,mff")
     parser.add_argument("--weights-dir", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--write-defaults", action="store_true", help="record the defaults table fuse reads")
+    parser.add_argument("--from-json", type=Path, nargs="*", default=None,
+                        help="with --write-defaults: take the means from earlier --json outputs instead of re-running")
     args = parser.parse_args()
+    if args.from_json:
+        return write_from_json(args.from_json)
+    if args.write_defaults and args.weights_dir:
+        parser.error("--write-defaults records the bundled weights' result; drop --weights-dir")
 
     import torch
 
+    from fusekit.app import defaults
     from fusekit.models import FUSION_MODELS
     from fusekit.models.baselines import DEFAULT
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
-    results, bar_met = {}, True
+    results, recorded, stale = {}, defaults.read_table(), []
     with tempfile.TemporaryDirectory() as scratch:
         for task in args.tasks.split(","):
             started = time.perf_counter()
@@ -108,20 +136,33 @@ def main() -> int:
             table = {"compact": score("compact", task, items, text, weights)}
             for name in baselines:
                 table[name] = score(name, task, items, text, None)
-            best = table[DEFAULT[task]]
-            wins = [name for name in METRICS if table["compact"][name] > best[name]]
-            bar_met &= len(wins) >= 3
-            results[task] = {"pairs": len(items), "means": table, "best_baseline": DEFAULT[task], "compact_wins": wins}
+            entry = defaults.table_entry(task, DEFAULT[task], table["compact"], table[DEFAULT[task]], len(items))
+            wins = entry["compact_wins"]
+            if (recorded.get(task) or {}).get("default") != entry["default"]:
+                stale.append(task)
+            results[task] = {"pairs": len(items), "means": table, "best_baseline": DEFAULT[task], "compact_wins": wins,
+                             "default": entry["default"]}
+            if args.write_defaults:
+                recorded[task] = entry
             seconds = time.perf_counter() - started
             print(f"\n{task.upper()} ({len(items)} pairs, {seconds:.0f} s), evaluator convention, higher is better")
             print(f"{'model':<12}" + "".join(f"{name:>9}" for name in METRICS))
             for model, means in table.items():
                 print(f"{model:<12}" + "".join(f"{means[name]:>9.4f}" for name in METRICS))
-            print(f"compact beats {DEFAULT[task]} on {len(wins)}/6: {', '.join(wins) or 'none'}")
-    print(f"\nbar (compact beats the best baseline on >= 3 of 6 for every task): {'met' if bar_met else 'NOT met'}")
+            print(f"compact beats {DEFAULT[task]} on {len(wins)}/6: {', '.join(wins) or 'none'}; "
+                  f"default for {task}: {entry['default']} (rule: VIF and Qabf and >= 4 of 6)")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n")
-    return 0 if bar_met else 1
+    if args.write_defaults:
+        path = REPO / "fusekit" / "weights" / defaults.TABLE
+        path.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
+        print(f"\nwrote {path.relative_to(REPO)}")
+        return 0
+    if stale:
+        print(f"\nfusekit/weights/{defaults.TABLE} disagrees with this run for {', '.join(stale)}: "
+              "re-run with --write-defaults", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

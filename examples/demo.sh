@@ -35,7 +35,7 @@ for task in ivf mif mef mff; do
         echo "== $task: $name" >&2
         fusekit describe "$a" "$b" --task "$task" -o "$dir/$name.descriptions.json"
         fusekit encode-text "$dir/$name.descriptions.json" -o "$dir/$name.text.safetensors"
-        fusekit fuse "$a" "$b" --task "$task" --text "$dir/$name.text.safetensors" -o "$dir/$name.compact.png"
+        fusekit fuse "$a" "$b" --task "$task" --model compact --text "$dir/$name.text.safetensors" -o "$dir/$name.compact.png"
         fusekit fuse "$a" "$b" --task "$task" --model "$baseline" -o "$dir/$name.$baseline.png"
         for model in compact "$baseline"; do
             label="$task $model"  # the table's row name; the pair's name too when a task has several

@@ -32,7 +32,7 @@ def describe(task, *extra):
 @pytest.mark.parametrize("task", sorted(PAIRS))
 def test_stats_document_structure(task):
     document, _ = describe(task)
-    assert document["schema"] == "fusekit.descriptions/1.0"
+    assert document["schema"] == "fusekit.descriptions/1.1"
     assert document["task"] == task
     assert document["backends"] == ["stats"]
     assert document["models"] == {"stats": "fusekit-stats-1"}

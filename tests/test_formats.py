@@ -26,7 +26,7 @@ def test_descriptions_round_trip(tmp_path):
     path = tmp_path / "d.json"
     formats.write_json(path, document)
     assert formats.read_descriptions(path) == document
-    assert document["schema"] == "fusekit.descriptions/1.0"
+    assert document["schema"] == "fusekit.descriptions/1.1"
 
 
 def test_hash_is_the_file_content_hash():

@@ -37,12 +37,18 @@ COLOUR_MODES = ("auto", "colour", "grey")
 POSTPROCESSING = ("clip", "film")
 
 def default_model(task: str) -> str:
-    """The model `fuse` runs without --model: fusekit's `compact` when it has bundled weights for `task`,
-    otherwise the first training-free model registered for the task (baselines register their best first)."""
-    if "compact" in FUSION_MODELS:
+    """The model `fuse` runs without --model: fusekit's `compact` where the measured rule of `fusekit.app.defaults`
+    says it beats the task's best baseline (and its bundled weights exist), otherwise that baseline
+    (`fusekit.models.baselines.DEFAULT`), else the first training-free model registered for the task."""
+    from ..models.baselines import DEFAULT
+    from .defaults import default_model as recorded
+
+    if recorded(task) == "compact" and "compact" in FUSION_MODELS:
         compact = FUSION_MODELS.get("compact")
         if task in compact.tasks and compact.bundled_weights(task) is not None:
             return "compact"
+    if task in DEFAULT:
+        return DEFAULT[task]
     for name, spec in FUSION_MODELS.items():
         if spec.kind == "training-free" and task in spec.tasks:
             return name
@@ -128,9 +134,10 @@ class Fuser:
 
     def __init__(self, model: str | None, task: str, weights: str | None = None, *, text: str | None = None,
                  image_features: str | None = None, semantics: str | None = None, guidance: GuidanceOptions | None = None,
-                 device: str = "auto", precision: str = "fp32", colour: str = "auto", postprocess: str = "clip"):
+                 device: str = "auto", precision: str = "fp32", colour: str = "auto", postprocess: str = "clip",
+                 prompt: str | None = None):
         """`guidance`: the shared guidance options (`text`, `image_features`, `semantics` are shorthands for its
-        file options)."""
+        file options); `prompt`: the user's words, added to the text computed for each pair."""
         if colour not in COLOUR_MODES:
             raise UsageError(f"unknown colour mode {colour!r}", f"use one of {', '.join(COLOUR_MODES)}")
         if postprocess not in POSTPROCESSING:
@@ -145,6 +152,8 @@ class Fuser:
         options.text, options.image_features, options.semantics = (text or options.text, image_features or options.image_features,
                                                                    semantics or options.semantics)
         options.task = task
+        options.prompt = prompt or options.prompt
+        self.prompt = options.prompt
         needed = {KINDS[word].file_kind for word in self.spec.guidance}
         for kind in (KINDS["text"], KINDS["image_embeds"], KINDS["semantics"]):
             if options.path_for(kind) and kind.file_kind not in needed:
@@ -163,7 +172,9 @@ class Fuser:
         self.guidance = fuse_guidance(self.spec, options, task, self.metadata, device, precision)
 
     def check_guidance_given(self, items: list[Item]) -> None:
-        """A model needing guidance without a source for it fails before any work starts."""
+        """A model needing guidance without a source for it fails before any work starts; so does a prompt that
+        cannot reach the model (its text comes from files, or it takes no text)."""
+        self.guidance.check_prompt(items, self.prompt)
         self.guidance.check_available(items)
 
     def load(self, item: Item) -> Pair:
@@ -208,7 +219,15 @@ class Fuser:
         return images
 
     def _run_learned(self, pairs: list[Pair]) -> list[np.ndarray]:
+        import dataclasses
+
         import torch
+
+        from . import tiling
+
+        if tiling.wanted(self.spec, pairs):  # large images: overlapping tiles, so memory stays bounded
+            return [tiling.fuse_tiled(lambda a, b, p=p: self._run_learned([dataclasses.replace(p, a=a, b=b)])[0], p.a, p.b)
+                    for p in pairs]
 
         def batch(arrays):
             return torch.from_numpy(np.stack(arrays)).to(self.device, self.dtype)

@@ -76,6 +76,7 @@ def run(
     no_levels: Annotated[bool, typer.Option("--no-levels", help="llm: write only FILM's paragraph, not MTIF's three levels.")] = False,
     cache: Annotated[Optional[str], typer.Option("--cache", help="Cache folder for model outputs [default: $FUSEKIT_CACHE or ~/.cache/fusekit/describe].")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the cache.")] = False,
+    prompt: Annotated[Optional[str], typer.Option("--prompt", help="Your own words about the pair, e.g. 'the visible image is dark and noisy': stored as the descriptions' prompt and added to every image's text by encode-text.")] = None,
     device: Device = "auto",
     precision: Precision = "fp32",
     shard: Shard = None,
@@ -100,7 +101,7 @@ def run(
         llm_url=llm_url, llm_model=llm_model, llm_key_env=llm_key_env, llm_timeout=llm_timeout,
         llm_retries=max(0, llm_retries), llm_levels=not no_levels, llm_concurrency=llm_concurrency,
         llm_vision=llm_vision, llm_max_tokens=llm_max_tokens,
-        cache_dir=None if no_cache else (cache or default_cache_dir()),
+        cache_dir=None if no_cache else (cache or default_cache_dir()), prompt=prompt,
     )
     _warn_unused(names, options)
     paths = paths or []

@@ -29,7 +29,7 @@ Example: fusekit fuse ir.png vi.png --task ivf --model film --weights film_ivf.s
 def run(
     paths: Annotated[Optional[list[str]], typer.Argument(help="Images A and B, or two folders matched by file name.", show_default=False)] = None,
     task: Task = "",
-    model: Annotated[Optional[str], typer.Option("--model", "-M", help="Fusion model (default: compact when it has bundled weights for the task, else the task's training-free baseline).", show_default=False)] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-M", help="Fusion model (default: the best fusekit has for the task on the DEV set: the bundled compact model where it beats the task's best training-free baseline, else that baseline; see docs/MODELS.md).", show_default=False)] = None,
     weights: Annotated[Optional[str], typer.Option("--weights", "-w", help="Checkpoint: fusekit .safetensors or released .pth (default: the model's bundled weights).")] = None,
     text: Text = None,
     image_features: ImageFeatures = None,
@@ -39,6 +39,7 @@ def run(
     encoder_model: EncoderModel = None,
     image_encoder: ImageEncoder = None,
     image_encoder_model: ImageEncoderModel = None,
+    prompt: Annotated[Optional[str], typer.Option("--prompt", help="Your own words about the pair, added to the text made on the fly, e.g. 'the visible image is dark and noisy' (a manifest line's prompt field wins).")] = None,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Output PNG for one pair (- = stdout), or output folder for many.")] = None,
     manifest: Manifest = None,
     colour: Annotated[Optional[bool], typer.Option("--colour/--grey", "--color/--gray", help="Colour output (re-attach chroma) or grey (default: colour when a source is colour).", show_default=False)] = None,
@@ -68,7 +69,7 @@ def run(
     fuser = runner.Fuser(
         model, task, weights, device=device,
         guidance=guidance_options(text, image_features, semantics, describer, encoder, encoder_model, image_encoder, image_encoder_model),
-        precision=precision, colour=colour_mode, postprocess=postprocess.strip().lower(),
+        precision=precision, colour=colour_mode, postprocess=postprocess.strip().lower(), prompt=prompt,
     )
     fuser.check_guidance_given(items)
 

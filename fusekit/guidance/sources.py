@@ -52,6 +52,7 @@ class GuidanceOptions:
     image_encoder_model: str | None = None
     cache: str | None = None  # folder of computed guidance
     task: str = "ivf"
+    prompt: str | None = None  # the user's own words, added to computed text (a manifest line's `prompt` wins)
 
     @property
     def asks_text(self) -> bool:
@@ -167,8 +168,9 @@ def _cache_path(cache: str | None, folder: str, parts: dict) -> Path | None:
 class ComputedText:
     """Text features made by the recipe's describer backends + text encoder, both built once, on first use."""
 
-    def __init__(self, recipe: Recipe, task: str, device: str, precision: str, cache: str | None):
+    def __init__(self, recipe: Recipe, task: str, device: str, precision: str, cache: str | None, prompt: str | None = None):
         self.recipe, self.task, self.device, self.precision, self.cache = recipe, task, device, precision, cache
+        self.prompt = prompt
         self.lock = threading.Lock()
 
     @property
@@ -177,9 +179,10 @@ class ComputedText:
 
     def get(self, item: Item, hashes: tuple[str, str], pixels: list | None) -> tuple[dict, dict, str]:
         r = self.recipe
-        cache = _cache_path(self.cache, f"{self.task}-{r.describer}-{r.text_encoder}", {
-            "kind": "text", "a": hashes[0], "b": hashes[1], "task": self.task, "describer": r.describer,
-            "encoder": r.text_encoder, "model": r.text_encoder_model})
+        prompt = (item.fields.get("prompt") or self.prompt or "").strip()
+        key = {"kind": "text", "a": hashes[0], "b": hashes[1], "task": self.task, "describer": r.describer,
+               "encoder": r.text_encoder, "model": r.text_encoder_model}
+        cache = _cache_path(self.cache, f"{self.task}-{r.describer}-{r.text_encoder}", {**key, "prompt": prompt} if prompt else key)
         if cache is not None and cache.is_file():
             tensors, metadata = _read_all_text(cache)
             return tensors, metadata, str(cache)
@@ -188,6 +191,8 @@ class ComputedText:
         with self.lock:  # `fuse` loads pairs in background threads; the models run one pair at a time
             images = self.pipeline.load([item.a, item.b], self.task, pixels=pixels, hashes=list(hashes))
             document = self.pipeline.describe([item.a, item.b], self.task, images=images)
+            if prompt:
+                document["prompt"] = prompt  # as `describe --prompt` writes it; encode-text adds it to every text
             tensors, metadata = encode_descriptions(document, self.encoder)
         if cache is not None:
             write_safetensors(cache, "text-features", tensors, {k: v for k, v in metadata.items() if k != "schema"})
@@ -287,7 +292,7 @@ class PairGuidance:
             kind = KINDS[word]
             computed = None
             if kind.features == "text" and recipe.describer and (computable or options.asks_text or recipe.offline_text):
-                computed = ComputedText(recipe, task, device, precision, options.cache)
+                computed = ComputedText(recipe, task, device, precision, options.cache, options.prompt)
             elif kind.features == "image" and recipe.image_encoder and (computable or options.asks_images):
                 computed = ComputedImages(recipe, device, precision, options.cache)
             self.sources.append(_KindSource(kind, options.path_for(kind), computed))
@@ -311,6 +316,19 @@ class PairGuidance:
             elif kind.features == "image":
                 how.append(f"or add --image-encoder {self.recipe.image_encoder or 'clip'} to compute them")
             raise UsageError(f"model {self.model!r} needs {kind.words} ({kind.option}) and none were given", " ".join(how))
+
+    def check_prompt(self, items: list[Item], given: str | None) -> None:
+        """A prompt (--prompt or a manifest line's) only reaches a model through text computed here: refuse it for
+        a model without text guidance or when the text comes from files."""
+        if not (given or any(item.fields.get("prompt") for item in items)):
+            return
+        text = [source for source in self.sources if source.kind.features == "text"]
+        if not text:
+            raise UsageError(f"model {self.model!r} takes no text, so --prompt cannot guide it", "drop --prompt or pick a text-guided model")
+        if any(source.computed is None or source.path or any(item.fields.get(source.kind.manifest_field) for item in items)
+               for source in text):
+            raise UsageError("--prompt is added to the text fuse makes on the fly, but these pairs have text features from files",
+                             "give the prompt to describe instead: fusekit describe A B --task T --prompt '...' | fusekit encode-text")
 
     def for_item(self, item: Item, pixels: list | None = None, size: tuple[int, int] | None = None) -> dict:
         """name → float32 torch tensor (no batch axis) for one pair; `pixels` [A, B] when decoded already, `size`

@@ -22,7 +22,7 @@ from ..errors import FusekitError
 from .atomic import is_stdio, read_bytes, write_bytes
 
 FORMAT_VERSIONS = {
-    "descriptions": (1, 0),
+    "descriptions": (1, 1),  # 1.1: optional top-level "prompt"
     "text-features": (1, 0),
     "image-features": (1, 0),
     "checkpoint": (1, 0),
@@ -139,6 +139,8 @@ def validate_descriptions(document: dict, source: str) -> None:
         raise FusekitError(f"{source} holds NaN or Infinity, which are not JSON", "re-run fusekit describe")
     if document.get("task") not in TASKS:
         raise FusekitError(f"{source}: task must be one of {', '.join(TASKS)}", "re-run fusekit describe with --task")
+    if "prompt" in document and not isinstance(document["prompt"], str):
+        raise FusekitError(f"{source}: prompt must be text", "write it as a JSON string, or drop it")
     images = document.get("images")
     if not isinstance(images, list) or not images:
         raise FusekitError(f"{source}: no images described", "re-run fusekit describe")

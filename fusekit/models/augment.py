@@ -1,7 +1,8 @@
 """Training-time augmentations: random crops, flips, FILM's fixed resize, and the registry papers add theirs to.
 
-A sample is a dict: ``a``, ``b`` [H, W] float32 in [0, 1] (grey / Y), optionally ``a_rgb``/``b_rgb`` [H, W, 3]
-and ``mask`` [H, W] (these are *spatial*: every geometric change applies to them together), plus guidance tensors
+A sample is a dict: ``a``, ``b`` [H, W] float32 in [0, 1] (grey / Y), optionally ``a_rgb``/``b_rgb`` [H, W, 3],
+``mask`` [H, W] and, in degradation training, the clean sources ``clean_a``/``clean_b`` (these are *spatial*:
+every geometric change applies to them together), the pair's ``name`` (a string), plus guidance tensors
 (``text`` [L, D], ``image_embed_a`` [D], ...) that pass through unchanged. An augmentation registered in
 `AUGMENTATIONS` is ``fn(sample, rng: numpy.random.Generator) -> list[sample]``: it may return several samples (MTIF's
 enrichment returns a centre crop and four peripheral crops). A model names the one its paper uses in
@@ -18,7 +19,7 @@ AUGMENTATIONS: Registry = Registry("augmentation")
 # Augmentations that live beside their model, imported when first used.
 AUGMENTATIONS.add_lazy("mtif-enrichment", "fusekit.models.enrichment:enrichment_augmentation")
 
-SPATIAL_KEYS = ("a", "b", "a_rgb", "b_rgb", "mask")
+SPATIAL_KEYS = ("a", "b", "a_rgb", "b_rgb", "mask", "clean_a", "clean_b")
 
 # FILM's training size (released data_process.py), (height, width).
 FILM_SIZE = (288, 384)

@@ -1,26 +1,37 @@
-"""fusekit's own compact text-guided fusion network: a few MB, fast on a laptop CPU, any input size.
+"""fusekit's own compact text-guided fusion network: a few hundred kB, fast on a laptop CPU, any input size.
 
 Why this shape: the expensive part of text-guided fusion networks such as FILM is attention and transformer blocks
-at full resolution. Here the text only steers *where* to take what from, which is a low-frequency decision, so the
-text meets the image on a feature map 8x smaller than the input, and the full-resolution path is a handful of
-narrow convolutions:
+at full resolution. Here the text steers two cheap things: how to correct each source before fusing it (what
+Text-IF, CVPR 2024, calls degradation-aware fusion: the text says "the visible image is dark and noisy"), and
+*where* to take what from, a low-frequency decision made on a feature map 8x smaller than the input. The
+full-resolution path is a handful of narrow convolutions:
 
-1. Split: each source is a base (Gaussian blur, σ = `detail_sigma`) plus a detail layer (the rest), the classic
-   two-scale decomposition of multi-scale fusion; the network decides how to combine the layers, not the pixels.
-2. Encoder (full resolution): two 3x3 convolutions over [A, B, detail A, detail B] → `channels` features.
-3. Context (1/8 resolution): two strided convolutions and a pooling step give a low-resolution map; each of its
-   pixels is a query of a multi-head cross-attention over the text tokens (projected from any encoder's width,
-   `text_dim`, to `context_channels`), whose output is added to it (residual), followed by a 3x3 convolution.
-4. Decoder (full resolution): the context is upsampled (bilinear) and concatenated with the encoder features; two
+0. Text (`TextSummary`): the tokens [B, L, text_dim] are projected to `context_channels`, mixed along the sequence
+   by three dilated 1-D convolutions (15 tokens of context, so "the visible image is ... noisy" reads as one
+   phrase) and pooled by maximum and mean over the tokens into one `text_hidden` vector per pair.
+1. Correction (text-gated, per source, identity at initialisation): from that vector, five numbers per source set
+   a contrast gain around the source's local mean level, an exposure gain, a shadow gamma x^γ, a highlight gamma
+   1 − (1 − x)^γ and a detail gain (below 1 suppresses noise, above 1 sharpens). The network sees the corrected
+   sources; what to correct comes from the words only.
+2. Split: each corrected source is a base (Gaussian blur, σ = `detail_sigma`) plus a detail layer (the rest), the
+   classic two-scale decomposition of multi-scale fusion; the network decides how to combine the layers.
+3. Encoder (full resolution): two 3x3 convolutions over [A, B, detail A, detail B] → `channels` features,
+   FiLM-modulated by the text vector (a scale and shift per channel).
+4. Context (1/8 resolution): two strided convolutions and a pooling step give a low-resolution map; each of its
+   pixels is a query of a multi-head cross-attention over the text tokens, whose output is added to it
+   (residual), followed by a 3x3 convolution and a second FiLM modulation by the text vector.
+5. Decoder (full resolution): the context is upsampled (bilinear) and concatenated with the encoder features; two
    3x3 convolutions predict three maps: a base weight w_b, a detail weight w_d (both through a sigmoid, each logit
    plus a learned scalar times the sources' difference in brightness resp. local detail activity) and a detail
    gain g (softplus, 1 at initialisation). The fused image is
-   ``clip(w_b·base_A + (1 − w_b)·base_B + g·(w_d·detail_A + (1 − w_d)·detail_B), 0, 1)``. The last convolution
-   starts at zero, so an untrained model outputs the mean of A and B and training only learns the departures.
+   ``clip(w_b·base_A + (1 − w_b)·base_B + g·(w_d·detail_A + (1 − w_d)·detail_B), 0, 1)``. The last convolutions
+   (decoder, correction and FiLM heads) start at zero, so an untrained model outputs the mean of A and B and
+   training only learns the departures.
 
-Guidance: ``text`` [B, L, text_dim], pair tokens as `fusekit encode-text` writes them (any L). Bundled weights
-(one file per task in fusekit/weights/, trained on shared/train with the offline `stats` describer and `offline`
-encoder, see docs/MODELS.md and `make weights`) expect 768-d `offline` features.
+Guidance: ``text`` [B, L, text_dim], pair tokens as `fusekit encode-text` writes them (any L; zero rows, the
+padding of a batch, are ignored by the pooling). Bundled weights (one file per task in fusekit/weights/, trained
+on synthetic degradations of shared/train pairs described by the offline `stats` describer, `offline` encoder,
+see docs/MODELS.md and `make weights`) expect 768-d `offline` features.
 """
 
 from __future__ import annotations
@@ -47,6 +58,49 @@ class CompactConfig:
     heads: int = 4  # cross-attention heads (must divide context_channels)
     downsample: int = 8  # input size / context-map size (a power of two ≥ 4)
     detail_sigma: float = 2.0  # σ of the Gaussian that separates base and detail layers (pixels)
+    text_hidden: int = 64  # width of the text vector
+
+
+CORRECTIONS = ("contrast", "gain", "shadow_gamma", "highlight_gamma", "detail")  # per source, see the module doc
+
+
+class TextSummary(nn.Module):
+    """[B, L, text_dim] tokens → [B, text_hidden]: projection, dilated 1-D convolutions along the sequence (so a
+    word is read with its phrase: "the visible image is ... noisy"), then the maximum and the mean over the tokens.
+    The maximum is what lets a short phrase among hundreds of tokens (a degradation finding, a user's prompt) set
+    a feature on its own; all-zero (padding) tokens are left out of both."""
+
+    def __init__(self, config: "CompactConfig"):
+        super().__init__()
+        k = config.context_channels
+        self.proj = nn.Linear(config.text_dim, k)
+        self.mix = nn.ModuleList(nn.Conv1d(k, k, 3, padding=d, dilation=d) for d in (1, 2, 4))
+        self.out = nn.Sequential(nn.Linear(2 * k, config.text_hidden), nn.LeakyReLU(0.1))
+
+    def forward(self, text: torch.Tensor) -> torch.Tensor:
+        keep = (text.abs().sum(dim=-1) > 0).unsqueeze(1)  # [B, 1, L]
+        x = self.proj(text).transpose(1, 2)  # [B, k, L]
+        for conv in self.mix:
+            x = x + F.leaky_relu(conv(x), 0.1)
+        count = keep.sum(dim=2).clamp(min=1)
+        peak = x.masked_fill(~keep, float("-inf")).amax(dim=2)
+        peak = torch.where(torch.isfinite(peak), peak, torch.zeros_like(peak))
+        mean = (x * keep).sum(dim=2) / count
+        return self.out(torch.cat([peak, mean], dim=1))
+
+
+def upsample(x: torch.Tensor, factor: int, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear upsampling by exactly `factor`, cropped to `size`: a coarse cell always spans `factor` pixels (not
+    size/cells, which drifts when a side is not a multiple of the factor), so a tile on the grid sees what the
+    whole image does."""
+    return F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False)[..., : size[0], : size[1]]
+
+
+def _zero_linear(width_in: int, width_out: int) -> nn.Linear:
+    layer = nn.Linear(width_in, width_out)
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
 
 
 class CompactFusion(nn.Module):
@@ -78,6 +132,10 @@ class CompactFusion(nn.Module):
         )
         nn.init.zeros_(self.decode[-1].weight)
         nn.init.zeros_(self.decode[-1].bias)
+        self.text_summary = TextSummary(config)
+        self.correction = _zero_linear(config.text_hidden, 2 * len(CORRECTIONS))
+        self.film_features = _zero_linear(config.text_hidden, 2 * c)
+        self.film_context = _zero_linear(config.text_hidden, 2 * k)
         # Learned contrast gates, one scalar each, zero at initialisation: they add k·(base_A − base_B) to the base
         # weight's logit and k·(activity_A − activity_B) to the detail weight's, so "take the brighter" or "take the
         # more detailed" source pixel by pixel is one parameter away instead of something the convolutions must
@@ -99,10 +157,33 @@ class CompactFusion(nn.Module):
         base = F.conv2d(F.pad(base, (0, 0, pad_h, pad_h), mode="reflect"), (column / column.sum()).view(1, 1, -1, 1))
         return base, x - base
 
+    @staticmethod
+    def local_mean(x: torch.Tensor) -> torch.Tensor:
+        """The mean level around each pixel (a ~56-pixel window, computed on the 1/8 grid and upsampled): local, not
+        global, so a tile of a large image (`fusekit.app.tiling`, tiles on the 8-pixel grid) sees what the whole
+        image would."""
+        small = F.avg_pool2d(x, 8, ceil_mode=True)
+        small = F.avg_pool2d(small, 7, stride=1, padding=3, count_include_pad=False)
+        return upsample(small, 8, x.shape[-2:])
+
+    def correct(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        """One source [B, 1, H, W] corrected by its five text-predicted numbers [B, 5] (all 0: unchanged)."""
+        contrast, gain, shadow, highlight, detail = (params[:, i].view(-1, 1, 1, 1) for i in range(len(CORRECTIONS)))
+        mean = self.local_mean(x)
+        x = (mean + torch.exp(contrast) * (x - mean)).clamp(1e-4, 1.0)
+        x = (torch.exp(gain) * x).clamp(1e-4, 1.0) ** torch.exp(shadow)
+        x = 1.0 - (1.0 - x).clamp(1e-4, 1.0) ** torch.exp(highlight)
+        base, rest = self.split(x)
+        return (base + F.softplus(detail + _SOFTPLUS_ONE) * rest).clamp(0.0, 1.0)
+
     def forward(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         height, width = a.shape[-2:]
+        summary = self.text_summary(text.to(a.dtype))
+        params_a, params_b = self.correction(summary).chunk(2, dim=1)
+        a, b = self.correct(a, params_a), self.correct(b, params_b)
         (base_a, detail_a), (base_b, detail_b) = self.split(a), self.split(b)
-        features = self.encode(torch.cat([a, b, detail_a, detail_b], dim=1))
+        scale, shift = self.film_features(summary)[:, :, None, None].chunk(2, dim=1)
+        features = self.encode(torch.cat([a, b, detail_a, detail_b], dim=1)) * (1 + scale) + shift
         low = self.down(features)  # 1/4
         low = F.avg_pool2d(low, self.config.downsample // 4, ceil_mode=True) if self.config.downsample > 4 else low
         batch, channels, h, w = low.shape
@@ -110,7 +191,9 @@ class CompactFusion(nn.Module):
         tokens = self.text_proj(text.to(queries.dtype))
         attended, _ = self.attention(self.norm(queries), tokens, tokens, need_weights=False)
         low = (queries + attended).transpose(1, 2).reshape(batch, channels, h, w)
-        context = F.interpolate(self.context(low), size=(height, width), mode="bilinear", align_corners=False)
+        scale, shift = self.film_context(summary)[:, :, None, None].chunk(2, dim=1)
+        context = self.context(low) * (1 + scale) + shift
+        context = upsample(context, self.config.downsample, (height, width))
         maps = self.decode(torch.cat([features, context], dim=1))
         activity_a = F.avg_pool2d(detail_a.abs(), 5, stride=1, padding=2, count_include_pad=False)
         activity_b = F.avg_pool2d(detail_b.abs(), 5, stride=1, padding=2, count_include_pad=False)

@@ -49,7 +49,8 @@ class FusionModelSpec:
     image_dim: int | None = None
     default_loss: str | None = None  # name in fusekit.models.losses.LOSSES
     train_preset: str | None = None  # name of the paper's optimiser/schedule preset
-    train_augment: str | None = None  # name of a training-time augmentation the paper uses (e.g. MTIF enrichment)
+    tileable: bool = False  # local (fully convolutional, grey) model: `fuse` may run large images in tiles
+    train_augment: str | None = None  # training-time augmentation the paper uses (e.g. MTIF enrichment); {task} → the task
     bundled: dict[str, str] = field(default_factory=dict)  # task → file name in fusekit/weights/
     # training-free models
     fuse_arrays: Callable[..., Any] | str | None = None

@@ -95,8 +95,9 @@ register(FusionModelSpec(
 
 register(FusionModelSpec(
     name="compact",
-    summary="fusekit's compact text-guided network: cross-attention between text and a 1/8-resolution feature "
-            "map, light full-resolution conv encoder/decoder; fast on CPU, bundled weights for every task",
+    summary="fusekit's compact text-guided network: text-gated correction of each source (degradations the text "
+            "names), FiLM and cross-attention between text and a 1/8-resolution feature map, light full-resolution "
+            "conv encoder/decoder; fast on CPU, bundled weights for every task",
     kind="learned",
     tasks=("ivf", "mif", "mef", "mff"),
     paper="fusekit (docs/MODELS.md)",
@@ -107,6 +108,8 @@ register(FusionModelSpec(
     text_encoder="offline",
     text_dim=768,
     default_loss="compact",
+    train_augment="degrade-{task}",
+    tileable=True,
     bundled={task: f"compact_{task}.safetensors" for task in ("ivf", "mif", "mef", "mff")},
 ))
 

@@ -124,7 +124,8 @@ class PairDataset:
 
     def __getitem__(self, index: int) -> list[dict]:
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        return self.pipeline(self.pairs[index].sample(), rng)
+        # The name rides along for augmentations that describe the pair again (degradation training); batches drop it.
+        return self.pipeline({"name": self.pairs[index].name, **self.pairs[index].sample()}, rng)
 
 
 def collate(batch: list[list[dict]]):
@@ -139,7 +140,9 @@ def collate(batch: list[list[dict]]):
     out = {}
     for key in samples[0]:
         arrays = [s[key] for s in samples]
-        if key in ("a", "b") or key in SPATIAL_GUIDANCE:
+        if isinstance(arrays[0], str):
+            continue
+        if key in ("a", "b", "clean_a", "clean_b") or key in SPATIAL_GUIDANCE:
             out[key] = torch.from_numpy(np.stack(arrays)[:, None].astype(np.float32))
         elif key in ("a_rgb", "b_rgb"):
             out[key] = torch.from_numpy(np.stack(arrays).transpose(0, 3, 1, 2).astype(np.float32))

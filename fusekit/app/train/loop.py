@@ -30,6 +30,7 @@ from ...io.pairfiles import FileHashes
 from . import distributed, guard, resume, state
 from ...guidance.kinds import tensor_names
 from ...models.augment import AUGMENTATIONS
+from . import degraded  # noqa: F401  (registers the degrade-<task> augmentations)
 from ..guidance import GuidanceOptions, train_guidance, warn_if_not_paper
 from .layouts import find_pairs
 from ...models.losses import LOSSES
@@ -285,7 +286,7 @@ class _Run:
             preset = dataclasses.replace(preset, crop=s.crop or None)
         if s.resize is not None:
             preset = dataclasses.replace(preset, resize=None if s.resize == "none" else s.resize)
-        self.paper_augment = spec.train_augment if s.paper_augment else None
+        self.paper_augment = spec.train_augment.format(task=self.task) if s.paper_augment and spec.train_augment else None
         for name in preset.augment + ((self.paper_augment,) if self.paper_augment else ()):
             AUGMENTATIONS.canonical(name)
         return preset

@@ -66,6 +66,8 @@ class DescribeOptions:
     max_new_tokens: int = 40  # captions and dense captions
     sam_points: int = 8  # SAM point grid is sam_points × sam_points
     cache_dir: str | None = None  # None: no cache
+    prompt: str | None = None  # the user's own words about the pair ("the visible image is dark and noisy"), kept
+    # as the document's `prompt` and appended to every image's text by encode-text (adds to what backends found)
 
 
 @dataclass

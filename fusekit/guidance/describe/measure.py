@@ -1,4 +1,5 @@
-"""Pixel measurements behind the offline `stats` describer: exposure, contrast, focus, hotspots, edges.
+"""Pixel measurements behind the offline `stats` describer: exposure, contrast, focus, hotspots, edges, and the
+degradations found from them (`degradations`: dark, over-exposed, low-contrast, noisy, blurred).
 
 Kept apart from the wording (`stats.py`) so the numbers can be tested on their own and reused as the
 "measured statistics" part of an LLM prompt. Everything works on the grey image on the 0–255 scale (16-bit
@@ -18,6 +19,29 @@ DARK_CLIP = 3.0  # grey level at or below which a pixel counts as crushed to bla
 BRIGHT_CLIP = 252.0  # at or above: saturated
 WELL_EXPOSED = (25.0, 230.0)  # grey levels where a photograph keeps usable detail
 EDGE_THRESHOLD = 24.0  # (|Sobel x| + |Sobel y|) / 4 above this (a step of 24 grey levels) is an edge pixel
+
+# Degradation thresholds, calibrated on the DEV set (shared/data, 80 images) and its synthetic degradations
+# (`fusekit.models.degrade`; tests/test_degradation_findings.py): each sits between the worst clean image and the
+# mildest degraded one. Exposure and contrast are judged on the image smoothed with σ = 2 px, so noise does not
+# pass for contrast or highlights.
+DARK_HIGHLIGHTS = 90.0  # dark: the smoothed image's 99th percentile below this (clean DEV: ≥ 98; darkened: ≤ 85)
+OVER_EXPOSED_MEAN = 195.0  # over-exposed: smoothed mean above this (clean DEV: ≤ 172; over-exposed: ≥ 205)
+LOW_CONTRAST_STD = 9.0  # low contrast: smoothed standard deviation below this (clean DEV: ≥ 11; degraded: ≤ 7)
+NOISE_SIGMA = 5.0  # noisy: estimated noise σ above this, grey levels (clean DEV: ≤ 4; noisy: ≥ 6)
+BLUR_RATIO = 0.30  # blurred: fine-to-medium detail ratio below this (clean DEV: ≥ 0.37; blurred: ≤ 0.24)
+# Which findings each source of each task gets: the kinds that can be told from that source's normal look. A
+# thermal image, a scan or an MEF exposure is dark or bright by nature (exposure is what MEF is about), and
+# defocus is what MFF is about.
+SOURCE_FINDINGS = {
+    ("ivf", "a"): ("low-contrast", "noisy", "blurred"),
+    ("ivf", "b"): ("dark", "over-exposed", "low-contrast", "noisy", "blurred"),
+    ("mif", "a"): ("low-contrast", "noisy", "blurred"),
+    ("mif", "b"): ("low-contrast", "noisy", "blurred"),
+    ("mef", "a"): ("low-contrast", "noisy", "blurred"),
+    ("mef", "b"): ("low-contrast", "noisy", "blurred"),
+    ("mff", "a"): ("low-contrast", "noisy"),
+    ("mff", "b"): ("low-contrast", "noisy"),
+}
 
 
 def region_name(row: int, col: int) -> str:
@@ -68,6 +92,11 @@ class Measurements:
     horizontal_share: float  # share of gradient energy in vertical derivatives (horizontal edges)
     hotspots: list[Hotspot] = field(default_factory=list)
     dark_fraction: float = 0.0  # fraction below 50: near-black content (background, shadows)
+    smooth_mean: float = 0.0  # mean of the image smoothed with σ = 2 px
+    smooth_std: float = 0.0  # its standard deviation (contrast without noise)
+    smooth_p99: float = 0.0  # its 99th percentile (highlight level without noise)
+    noise: float = 0.0  # estimated noise σ in grey levels (Immerkær's filter, median-based)
+    fine_detail_ratio: float = 1.0  # 99.5th pct of |x − G1(x)| over that of |G1(x) − G3(x)|: low when blurred
 
     @property
     def focus(self) -> float:
@@ -146,6 +175,42 @@ def _hotspots(grey: np.ndarray, limit: int = 3) -> list[Hotspot]:
     return spots
 
 
+_NOISE_KERNEL = np.array([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]])
+
+
+def noise_sigma(grey: np.ndarray) -> float:
+    """Noise σ (grey levels): the median absolute response of Immerkær's (1996) Laplacian-difference filter, which
+    cancels smooth image structure, scaled to σ (÷ 0.6745 for the median of |N(0, 1)|, ÷ 6 for the filter's norm);
+    the median ignores the edges that the mean of the original method counts."""
+    from scipy import ndimage
+
+    response = ndimage.convolve(grey, _NOISE_KERNEL, mode="reflect")
+    return float(np.median(np.abs(response)) / 0.6745 / 6.0)
+
+
+def fine_detail_ratio(grey: np.ndarray) -> float:
+    """How much of the strongest detail is fine (σ < 1 px) rather than medium (1–3 px): blur removes the fine band
+    first, whatever the image's contrast, so a low ratio means blurred."""
+    from scipy import ndimage
+
+    g1, g3 = ndimage.gaussian_filter(grey, 1.0), ndimage.gaussian_filter(grey, 3.0)
+    return float(np.percentile(np.abs(grey - g1), 99.5) / max(np.percentile(np.abs(g1 - g3), 99.5), 1e-6))
+
+
+def degradations(m: Measurements, task: str, role: str) -> list[str]:
+    """The degradations found in one image (source `role` of `task`), in a fixed order; only the kinds that make
+    sense for that source (`SOURCE_FINDINGS`). Squeezed levels are low contrast, not also dark."""
+    low_contrast = m.smooth_std < LOW_CONTRAST_STD
+    found = {
+        "dark": m.smooth_p99 < DARK_HIGHLIGHTS and not low_contrast,
+        "over-exposed": m.smooth_mean > OVER_EXPOSED_MEAN,
+        "low-contrast": low_contrast,
+        "noisy": m.noise > NOISE_SIGMA,
+        "blurred": m.fine_detail_ratio < BLUR_RATIO and m.noise <= NOISE_SIGMA,  # noise hides the fine band
+    }
+    return [kind for kind in SOURCE_FINDINGS[task, role] if found[kind]]
+
+
 def measure(image: np.ndarray) -> Measurements:
     """All measurements of one image (uint8/uint16, grey or RGB)."""
     from scipy import ndimage
@@ -159,6 +224,7 @@ def measure(image: np.ndarray) -> Measurements:
     edges = magnitude > EDGE_THRESHOLD
     laplacian = ndimage.laplace(grey, mode="nearest")
     energy_x, energy_y = float((gx ** 2).sum()), float((gy ** 2).sum())
+    smooth = ndimage.gaussian_filter(grey, 2.0)
     return Measurements(
         width=width,
         height=height,
@@ -178,4 +244,9 @@ def measure(image: np.ndarray) -> Measurements:
         horizontal_share=energy_y / (energy_x + energy_y) if energy_x + energy_y > 0 else 0.5,
         hotspots=_hotspots(grey),
         dark_fraction=float((grey < 50).mean()),
+        smooth_mean=float(smooth.mean()),
+        smooth_std=float(smooth.std()),
+        smooth_p99=float(np.percentile(smooth, 99)),
+        noise=noise_sigma(grey),
+        fine_detail_ratio=fine_detail_ratio(grey),
     )

@@ -76,6 +76,8 @@ class Pipeline:
         )
         if name:
             document["name"] = name
+        if self.options.prompt and self.options.prompt.strip():
+            document["prompt"] = self.options.prompt.strip()
         return document
 
     def _run_all(self, describer, images: list[ImageInfo]) -> list[dict]:

@@ -3,7 +3,11 @@
 It is the default because it runs anywhere, is deterministic (same pixels → same text) and is what fusekit's
 bundled model was trained on. It says what a fusion model needs to know about each source: how it is exposed
 (clipping, mean level), its contrast, where it is sharp or blurred (and, for a pair, where it is sharper or better
-exposed than its partner), bright thermal/uptake regions and where they are, and how dense its edges are. The
+exposed than its partner), bright thermal/uptake regions and where they are, how dense its edges are, and what
+is wrong with it: dark, over-exposed, low in contrast, noisy or blurred (Text-IF's degradation-aware guidance;
+thresholds in `measure.py`), named with the source, "Degradation: the visible image is dark and noisy.", in the
+caption, the paragraph (right after the caption) and the level it belongs to (exposure and contrast: structure;
+noise and blur: detail). The bundled `compact` model was trained to correct what these sentences name. The
 text is written at MTIF's three levels (detail, structure, semantic), plus a caption and a FILM-style paragraph
 that joins them.
 """
@@ -15,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import Describer, ImageInfo
-from .measure import COL_NAMES, ROW_NAMES, Measurements, measure, region_name
+from .measure import COL_NAMES, ROW_NAMES, Measurements, degradations, measure, region_name
 
 MODEL_ID = "fusekit-stats-1"
 
@@ -80,6 +84,30 @@ def modality_words(task: str, role: str, path: str, m: Measurements) -> tuple[st
             return "an over-exposed photograph", "detail in the dark and shadowed parts of the scene"
         return "an under-exposed photograph", "detail in the bright parts of the scene such as sky, lamps and windows"
     return "a multi-focus photograph", "the regions that are in focus in this shot"
+
+
+DEGRADATION_WORDS = {
+    "dark": "dark (under-exposed)", "over-exposed": "over-exposed (washed out)", "low-contrast": "low in contrast",
+    "noisy": "noisy", "blurred": "blurred",
+}
+STRUCTURE_KINDS = ("dark", "over-exposed", "low-contrast")  # the rest (noisy, blurred) belong to the detail level
+
+
+def source_name(task: str, role: str, path: str) -> str:
+    """The short name a degradation sentence (and a user's --prompt) gives a source: "the visible image"."""
+    if task == "mif" and role == "b":
+        stem = Path(path).stem.upper()
+        name = next((prefix for prefix in ("SPECT", "PET", "CT") if stem.startswith(prefix)), "functional")
+        return f"the {name} image"
+    return "the " + {"ivf": ("infrared", "visible"), "mif": ("MRI", ""), "mef": ("over-exposed", "under-exposed"),
+                     "mff": ("first", "second")}[task][role == "b"] + " image"
+
+
+def degradation_sentence(kinds: list[str], task: str, role: str, path: str) -> str:
+    """"Degradation: the visible image is dark (under-exposed) and noisy." ("" when nothing was found)."""
+    if not kinds:
+        return ""
+    return f"Degradation: {source_name(task, role, path)} is {join_words([DEGRADATION_WORDS[k] for k in kinds])}."
 
 
 def _level_word(mean: float) -> str:
@@ -218,8 +246,9 @@ def caption_text(m: Measurements, task: str, role: str, path: str) -> str:
 
 
 def describe_arrays(image: np.ndarray, task: str, role: str, path: str, partner: np.ndarray | None = None,
-                    measured: tuple[Measurements, Measurements | None] | None = None) -> dict:
-    """Texts for one image (`partner` is the other image of the pair, for pair-relative sentences)."""
+                    measured: tuple[Measurements, Measurements | None] | None = None, findings: bool = True) -> dict:
+    """Texts for one image (`partner` is the other image of the pair, for pair-relative sentences); `findings=False`
+    leaves the degradation findings out (the "text that does not name it" of benchmarks/guidance_ablation.py)."""
     m, other = measured if measured is not None else (measure(image), measure(partner) if partner is not None else None)
     levels = {
         "detail": detail_text(m, task, other),
@@ -227,7 +256,15 @@ def describe_arrays(image: np.ndarray, task: str, role: str, path: str, partner:
         "semantic": semantic_text(m, task, role, path, other),
     }
     caption = caption_text(m, task, role, path)
-    paragraph = " ".join([caption, levels["semantic"], levels["structure"], levels["detail"]])
+    found = degradations(m, task, role) if findings else []
+    if found:
+        caption = caption[:-1] + f"; it is {join_words([DEGRADATION_WORDS[k] for k in found])}."
+        for level, kinds in (("structure", [k for k in found if k in STRUCTURE_KINDS]),
+                             ("detail", [k for k in found if k not in STRUCTURE_KINDS])):
+            if kinds:
+                levels[level] = f"{degradation_sentence(kinds, task, role, path)} {levels[level]}"
+    sentence = degradation_sentence(found, task, role, path)
+    paragraph = " ".join(part for part in [caption, sentence, levels["semantic"], levels["structure"], levels["detail"]] if part)
     return {"caption": caption, "paragraph": paragraph, "levels": levels}
 
 

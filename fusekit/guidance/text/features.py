@@ -3,7 +3,8 @@
 Per image the encoded text is its ``paragraph`` (FILM); an image without one is described by its caption, dense
 region captions and segments joined into sentences. ``text`` is A's tokens followed by B's; ``text_a`` /
 ``text_b`` keep them apart; when every image has MTIF's three levels, ``text_detail`` / ``text_structure`` /
-``text_semantic`` hold each level's pair-concatenated tokens.
+``text_semantic`` hold each level's pair-concatenated tokens. A document's ``prompt`` (the user's own words,
+`fusekit describe/fuse --prompt`) is appended to every image's text, paragraph and levels alike.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ def image_text(texts: dict) -> str:
     if segments:
         sentences.append(f"{len(segments)} segments.")
     return " ".join(sentences)
+
+
+def _with_prompt(text: str, document: dict) -> str:
+    prompt = document.get("prompt")
+    return f"{text} {prompt.strip()}" if isinstance(prompt, str) and prompt.strip() else text
 
 
 def _text_of(image: dict, index: int, level: str | None, source: str) -> str:
@@ -67,12 +73,12 @@ def encode_descriptions(document: dict, encoder: "str | TextEncoder" = "offline"
     roles = [image["role"] for image in images]
     if len(set(roles)) != len(roles):
         raise FusekitError(f"{source}: two images share role {roles[0]!r}", "re-run fusekit describe")
-    paragraphs = encoder.encode([_text_of(image, i, None, source) for i, image in enumerate(images)])
+    paragraphs = encoder.encode([_with_prompt(_text_of(image, i, None, source), document) for i, image in enumerate(images)])
     tensors = {f"text_{role}": tokens for role, tokens in zip(roles, paragraphs)}
     tensors["text"] = _concatenate(paragraphs)
     if all(isinstance(image["texts"].get("levels"), dict) and image["texts"]["levels"] for image in images):
         for level in TEXT_LEVELS:
-            encoded = encoder.encode([_text_of(image, i, level, source) for i, image in enumerate(images)])
+            encoded = encoder.encode([_with_prompt(_text_of(image, i, level, source), document) for i, image in enumerate(images)])
             tensors[f"text_{level}"] = _concatenate(encoded)
     metadata = {
         "encoder": encoder.name,

@@ -1,0 +1,83 @@
+"""Degradation training (Text-IF style) for text-guided models: the ``degrade-<task>`` augmentations.
+
+Each sample's sources are degraded with one of the task's recipes (`fusekit.models.degrade.TASK_DEGRADATIONS`:
+a dark and noisy visible image, a low-contrast infrared image, ...; a share stays clean), the DEGRADED pair is
+described by the offline `stats` describer and encoded with the `offline` encoder, exactly what `fusekit fuse`
+computes for a pair at inference, and the clean sources ride along as ``clean_a`` / ``clean_b`` for the loss
+(`fusekit.models.compact_loss`). So the text names what is wrong and the target is the fusion of the clean pair:
+the model learns to correct what the text says.
+
+It runs before the crop, on the whole image, so the text describes what inference would see. A pair gets one of
+`VARIANTS` degraded versions per epoch, each fixed by (pair name, variant), so its description is computed once and
+kept (as words; encoding them again is cheap).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+
+import numpy as np
+
+from ...guidance.describe.measure import measure
+from ...guidance.describe.stats import MODEL_ID, describe_arrays
+from ...guidance.text import encode_descriptions
+from ...io.formats import ROLES, new_descriptions
+from ...models import degrade
+from ...models.augment import AUGMENTATIONS
+
+VARIANTS = 4  # versions per pair (each: a recipe, or clean, and its random strengths); few, so describing stays cheap
+
+
+def to_uint8(x: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(x, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def pair_texts(a: np.ndarray, b: np.ndarray, task: str, name: str, findings: bool = True) -> list[dict]:
+    """The `stats` describer's texts of both sources (uint8 grey), as `fusekit describe` writes them for files
+    named after the pair (MIF's B modality is read from the name's CT_/PET_/SPECT_ prefix)."""
+    pixels = {"a": a, "b": b}
+    measured = {role: measure(pixels[role]) for role in ROLES}  # once per image, not again as the partner
+    return [describe_arrays(pixels[role], task, role, f"{name}.png", findings=findings,
+                            measured=(measured[role], measured["b" if role == "a" else "a"])) for role in ROLES]
+
+
+def text_features(texts: list[dict], task: str, prompt: str | None = None) -> np.ndarray:
+    """[L, 768] `offline` text features of a pair's texts (what `fuse` computes on the fly for the bundled model)."""
+    images = [{"path": f"{role}.png", "sha256": "", "role": role, "texts": text} for role, text in zip(ROLES, texts)]
+    document = new_descriptions(task, ["stats"], {"stats": MODEL_ID}, images)
+    if prompt:
+        document["prompt"] = prompt
+    return encode_descriptions(document, "offline")[0]["text"].numpy()
+
+
+def _variant_rng(name: str, variant: int) -> np.random.Generator:
+    seed = int.from_bytes(hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest(), "little")
+    return np.random.default_rng([seed, variant])
+
+
+# (pair name, variant, task, shape) → the degraded pair's texts; a few kB per entry.
+_TEXTS: dict[tuple, list[dict]] = {}
+
+
+def degrade_sample(sample: dict, rng: np.random.Generator, task: str) -> list[dict]:
+    """`sample` with one source degraded (or none), its text recomputed, and the clean sources kept for the loss."""
+    out = dict(sample)
+    out["clean_a"], out["clean_b"] = sample["a"], sample["b"]
+    name = str(sample.get("name", ""))
+    variant = int(rng.integers(0, VARIANTS))
+    variant_rng = _variant_rng(name, variant)
+    recipe = degrade.random_recipe(task, variant_rng)
+    if recipe is None or not all(degrade.applicable(kind, sample[recipe[0]]) for kind in recipe[1]):
+        return [out]
+    role, kinds = recipe
+    out[role] = degrade.degrade(sample[role], kinds, variant_rng)
+    key = (name, variant, task, sample["a"].shape)
+    if key not in _TEXTS:
+        _TEXTS[key] = pair_texts(to_uint8(out["a"]), to_uint8(out["b"]), task, name)
+    out["text"] = text_features(_TEXTS[key], task)
+    return [out]
+
+
+for _task in degrade.TASK_DEGRADATIONS:
+    AUGMENTATIONS.add(f"degrade-{_task}", functools.partial(degrade_sample, task=_task))
