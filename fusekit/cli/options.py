@@ -6,7 +6,10 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..guidance.text.base import TEXT_ENCODERS
+from ..guidance.vision.base import IMAGE_ENCODERS
 from ..io.formats import TASKS
+from .listing import known
 
 Task = Annotated[str, typer.Option("--task", "-t", help=f"Fusion task: {', '.join(TASKS)} (infrared-visible, medical, multi-exposure, multi-focus).")]
 Device = Annotated[str, typer.Option("--device", help="Where models run: auto (CUDA when available), cpu, cuda or cuda:N.")]
@@ -21,9 +24,9 @@ Text = Annotated[Optional[str], typer.Option("--text", help="Text features: a fi
 ImageFeatures = Annotated[Optional[str], typer.Option("--image-features", help="Image features (encode-image): a file, or a folder of per-pair files.", show_default=False)]
 Semantics = Annotated[Optional[str], typer.Option("--semantics", help="Semantics (mask + text semantics, from fusekit semantics): a file, or a folder of per-pair files.", show_default=False)]
 Describer = Annotated[Optional[str], typer.Option("--describer", help="Compute text guidance with these describer backends (e.g. stats), cached [default: the recipe the weights or the model record, when offline or recorded].", show_default=False)]
-Encoder = Annotated[Optional[str], typer.Option("--encoder", help="Text encoder of computed text guidance: offline, blip2, clip [default: the weights' or the model's].", show_default=False)]
+Encoder = Annotated[Optional[str], typer.Option("--encoder", help=f"Text encoder of computed text guidance: {known(TEXT_ENCODERS)} [default: the weights' or the model's].", show_default=False)]
 EncoderModel = Annotated[Optional[str], typer.Option("--encoder-model", help="Text encoder model id or local folder.", show_default=False)]
-ImageEncoder = Annotated[Optional[str], typer.Option("--image-encoder", help="Compute image embeddings with this encoder (clip), cached.", show_default=False)]
+ImageEncoder = Annotated[Optional[str], typer.Option("--image-encoder", help=f"Compute image embeddings with this encoder ({known(IMAGE_ENCODERS)}), cached.", show_default=False)]
 ImageEncoderModel = Annotated[Optional[str], typer.Option("--image-encoder-model", help="Image encoder model id or local folder.", show_default=False)]
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError
+from ..app.train.presets import PRESETS
 from . import command
 from .options import (Describer, Device, Encoder, EncoderModel, ImageEncoder, ImageEncoderModel, ImageFeatures, Precision, Semantics,
                       Text, check_task, guidance_options)
@@ -70,7 +71,7 @@ def run(
     out: Annotated[str, typer.Option("--out", "-o", help="Run folder (checkpoints, logs, final model.safetensors).")] = "train-out",
     val: Annotated[Optional[str], typer.Option("--val", help="Validation pairs (same forms as --data), scored every epoch.")] = None,
     split: Annotated[str, typer.Option("--split", help="VLF list to train on (train.txt or test.txt).")] = "train",
-    preset: Annotated[Optional[str], typer.Option("--preset", help="Optimiser/schedule preset: film, film-released, mgfusion, mtif, tesg, default [default: the model's].")] = None,
+    preset: Annotated[Optional[str], typer.Option("--preset", help=f"Optimiser/schedule preset: {', '.join(PRESETS.names(plugins=False))} [default: the model's].")] = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Epochs [default: preset].")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", min=1, help="Global batch size [default: preset].")] = None,
     lr: Annotated[Optional[float], typer.Option("--lr", help="Initial learning rate [default: preset].")] = None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import FusekitError
+from ..errors import FusekitError, UsageError
 from .formats import sha256_file
 
 
@@ -70,6 +70,9 @@ class FileHashes:
 
     def __call__(self, path: str | Path) -> str:
         key = str(path)
+        if key == "-":
+            raise UsageError("an image read from stdin (-) has no file to hash, and guidance is matched and cached by image hashes",
+                             "give the image's file path")
         if key not in self._known:
             self._known[key] = sha256_file(key)
         return self._known[key]
