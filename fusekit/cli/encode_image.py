@@ -30,6 +30,7 @@ def run(
     model_path: Annotated[Optional[str], typer.Option("--model-path", help="Local folder of the encoder's weights.")] = None,
     model: Annotated[Optional[str], typer.Option("--model", help="Hugging Face model id [default: the encoder's, see --list].")] = None,
     manifest: Manifest = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Pairs whose images go through the encoder in one forward pass (the embeddings do not change; faster on a GPU).")] = 1,
     device: Device = "auto",
     precision: Precision = "fp32",
     shard: Shard = None,
@@ -43,7 +44,7 @@ def run(
     from ..io.atomic import check_not_input, into_folder, is_stdio
     from ..io.formats import write_safetensors
     from ..io.pairs import Item
-    from ..guidance.vision import ImageOptions, get_image_encoder, image_features
+    from ..guidance.vision import ImageOptions, get_image_encoder, image_features, image_features_many
 
     paths = paths or []
     image_encoder = get_image_encoder(encoder, ImageOptions(device=device, precision=precision, model_path=model_path, model_id=model))
@@ -64,8 +65,14 @@ def run(
     def target(item: Item) -> str:
         return pair_output(item, output, ".safetensors")
 
-    def process(item: Item, _) -> None:
-        tensors, metadata = image_features([item.a, item.b], image_encoder)
-        write_safetensors(target(item), "image-features", tensors, metadata)
+    def process(item: Item, _):
+        return process_batch([item], [None])[0]
 
-    return run_work(work, process, summary=summary, outputs=lambda item: [target(item)], skip_existing=skip_existing)
+    def process_batch(group: list[Item], _) -> list:  # --batch-size N: N pairs' images in one forward pass
+        return image_features_many([[item.a, item.b] for item in group], image_encoder)
+
+    def write(item: Item, features) -> None:
+        write_safetensors(target(item), "image-features", *features)
+
+    return run_work(work, process, summary=summary, outputs=lambda item: [target(item)], skip_existing=skip_existing, write=write,
+                    process_batch=process_batch, batch_size=batch_size)

@@ -87,6 +87,7 @@ def run(
     projected: Annotated[bool, typer.Option("--projected", help="blip2: the 256-d projected token states instead of the 768-d ones.")] = False,
     pooled: Annotated[bool, typer.Option("--pooled", help="hf: one mean-pooled row per text (a sentence embedding) instead of the token states.")] = False,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="At most this many tokens per text (longer texts are cut).")] = 512,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Model encoders: this many texts per forward pass, padded to the longest and masked (the features do not change; faster on a GPU); a batch fills them with the texts of this many pairs at a time.")] = 1,
     device: Device = "auto",
     precision: Precision = "fp32",
     shard: Shard = None,
@@ -100,14 +101,15 @@ def run(
     from ..io.atomic import check_not_input, into_folder, is_stdio
     from ..io.formats import write_safetensors
     from ..io.pairs import Item
-    from ..guidance.text import TextOptions, encode_descriptions, get_encoder
+    from ..guidance.text import TextOptions, encode_descriptions, encode_many, get_encoder
 
     if dim < 8:
         raise UsageError(f"--dim {dim} is too small", "use at least 8 (768 matches FILM-shaped models)")
     if max_tokens < 2:
         raise UsageError(f"--max-tokens {max_tokens} is too small", "use at least 2")
     text_encoder = get_encoder(encoder, TextOptions(device=device, precision=precision, model_path=model_path, model_id=model,
-                                                    dim=dim, projected=projected, pooled=pooled, max_tokens=max_tokens))
+                                                    dim=dim, projected=projected, pooled=pooled, max_tokens=max_tokens,
+                                                    batch_size=batch_size))
     documents, batch = _load_documents(source)
     if not batch:
         where, document = documents[0]
@@ -130,11 +132,16 @@ def run(
         return pair_output(item, output, ".safetensors")
 
     def process(item: Item, _):
-        if isinstance(item.fields["document"], FusekitError):
-            raise item.fields["document"]
-        return encode_descriptions(item.fields["document"], text_encoder, source=item.fields["where"], as_numpy=True)
+        return process_batch([item], [None])[0]
+
+    def process_batch(group: list[Item], _) -> list:  # --batch-size N: N pairs' texts in one encoder call
+        for item in group:
+            if isinstance(item.fields["document"], FusekitError):
+                raise item.fields["document"]
+        return encode_many([(item.fields["document"], item.fields["where"]) for item in group], text_encoder, as_numpy=True)
 
     def write(item: Item, encoded) -> None:  # in a background thread while the encoder works on the next pair
         write_safetensors(target(item), "text-features", *encoded)
 
-    return run_work(work, process, summary=summary, outputs=lambda item: [target(item)], skip_existing=skip_existing, write=write)
+    return run_work(work, process, summary=summary, outputs=lambda item: [target(item)], skip_existing=skip_existing, write=write,
+                    process_batch=process_batch, batch_size=batch_size)

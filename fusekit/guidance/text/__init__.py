@@ -11,6 +11,6 @@ from __future__ import annotations
 from ...registry import lazy_exports
 from .base import TEXT_ENCODERS, TextEncoder, TextOptions
 
-__getattr__ = lazy_exports(__name__, {"encode_descriptions": "features", "get_encoder": "features", "image_text": "features"})
+__getattr__ = lazy_exports(__name__, {"encode_descriptions": "features", "encode_many": "features", "get_encoder": "features", "image_text": "features"})
 
-__all__ = ["TEXT_ENCODERS", "TextEncoder", "TextOptions", "encode_descriptions", "get_encoder", "image_text"]
+__all__ = ["TEXT_ENCODERS", "TextEncoder", "TextOptions", "encode_descriptions", "encode_many", "get_encoder", "image_text"]

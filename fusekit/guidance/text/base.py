@@ -36,6 +36,7 @@ class TextOptions:
     projected: bool = False  # blip2: the 256-d projected token states instead of the 768-d hidden states
     pooled: bool = False  # hf: one mean-pooled row per text instead of the token states
     max_tokens: int = 512  # per text, including the start token
+    batch_size: int = 1  # model encoders: texts per forward pass (padded to the longest, masked; same states as one by one)
 
 
 class TextEncoder:

@@ -65,21 +65,48 @@ def encode_descriptions(document: dict, encoder: "str | TextEncoder" = "offline"
 
     The tensors are torch tensors, or numpy arrays with `as_numpy` (all a file writer needs: the offline encoder
     then runs without importing torch)."""
+    return encode_many([(document, source)], encoder, options, as_numpy)[0]
+
+
+def encode_many(documents: list[tuple[dict, str]], encoder: "str | TextEncoder" = "offline", options: TextOptions | None = None,
+                as_numpy: bool = False) -> list[tuple[dict, dict]]:
+    """`encode_descriptions` of several (document, source) at once: every text of every document goes to the encoder
+    in one call, so a model encoder runs them --batch-size at a time (encode-text's batches of pairs)."""
+    encoder = get_encoder(encoder, options)
+    wanted = [_texts_wanted(document, source) for document, source in documents]
+    flat = [text for _, groups in wanted for group in groups.values() for text in group]
+    encoded = iter(encoder.encode(flat) if flat else [])
+    results = []
+    for (document, _), (images, groups) in zip(documents, wanted):
+        tokens = {key: [next(encoded) for _ in group] for key, group in groups.items()}
+        results.append(_features(document, images, tokens, encoder, as_numpy))
+    return results
+
+
+def _texts_wanted(document: dict, source: str) -> tuple[list[dict], dict[str | None, list[str]]]:
+    """A checked document's images in role order and the texts to encode: per image its paragraph (key None) and,
+    when every image has MTIF's levels, each level's."""
     if not isinstance(document, dict):
         raise FusekitError(f"{source} is not a fusekit descriptions JSON", "make one with fusekit describe")
     validate_descriptions(document, source)
-    encoder = get_encoder(encoder, options)
     images = sorted(document["images"], key=lambda image: image["role"])
     roles = [image["role"] for image in images]
     if len(set(roles)) != len(roles):
         raise FusekitError(f"{source}: two images share role {roles[0]!r}", "re-run fusekit describe")
-    paragraphs = encoder.encode([_with_prompt(_text_of(image, i, None, source), document) for i, image in enumerate(images)])
-    tensors = {f"text_{role}": tokens for role, tokens in zip(roles, paragraphs)}
+    levels = all(isinstance(image["texts"].get("levels"), dict) and image["texts"]["levels"] for image in images)
+    return images, {level: [_with_prompt(_text_of(image, i, level, source), document) for i, image in enumerate(images)]
+                    for level in [None, *(TEXT_LEVELS if levels else ())]}
+
+
+def _features(document: dict, images: list[dict], tokens: dict, encoder: TextEncoder, as_numpy: bool) -> tuple[dict, dict]:
+    """(tensors, metadata) of one document from its encoded texts (`tokens`: as `_texts_wanted` keys them)."""
+    roles = [image["role"] for image in images]
+    paragraphs = tokens[None]
+    tensors = {f"text_{role}": states for role, states in zip(roles, paragraphs)}
     tensors["text"] = _concatenate(paragraphs)
-    if all(isinstance(image["texts"].get("levels"), dict) and image["texts"]["levels"] for image in images):
-        for level in TEXT_LEVELS:
-            encoded = encoder.encode([_with_prompt(_text_of(image, i, level, source), document) for i, image in enumerate(images)])
-            tensors[f"text_{level}"] = _concatenate(encoded)
+    for level in TEXT_LEVELS:
+        if level in tokens:
+            tensors[f"text_{level}"] = _concatenate(tokens[level])
     metadata = {
         "encoder": encoder.name,
         "encoder_model": encoder.model_id,

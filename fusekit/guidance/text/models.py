@@ -44,16 +44,26 @@ class _ModelEncoder(TextEncoder):
     def _states(self, model, input_ids, attention_mask):
         raise NotImplementedError
 
+    def _pooled(self, states):
+        """One text's real token states → what the encoder returns for it (``hf --pooled``: their mean)."""
+        return states
+
     def encode(self, texts: list[str]) -> list:
+        """--batch-size texts per forward pass, right-padded to the longest with the attention mask; each text keeps
+        only its real tokens' rows, so the states equal those of encoding it alone."""
         import torch
 
         tokenizer, model, device = self.loaded
+        size = max(1, self.options.batch_size) if tokenizer.pad_token is not None else 1  # no pad token: one by one
         outputs = []
-        for text in texts:  # one at a time: no padding, so every token row is a real token
-            encoded = tokenizer(text, return_tensors="pt", truncation=True, max_length=self._limit(model))
+        for start in range(0, len(texts), size):
+            chunk = texts[start:start + size]
+            encoded = tokenizer(chunk, return_tensors="pt", truncation=True, max_length=self._limit(model),
+                                padding=len(chunk) > 1)
             with torch.inference_mode():
                 states = self._states(model, encoded["input_ids"].to(device), encoded["attention_mask"].to(device))
-            outputs.append(states[0].float().cpu().contiguous())
+            for row, mask in zip(states, encoded["attention_mask"].to(states.device).bool()):
+                outputs.append(self._pooled(row[mask]).float().cpu().contiguous())
         return outputs
 
 
@@ -120,4 +130,7 @@ class HFTextEncoder(_ModelEncoder):
         except (TypeError, ValueError, AttributeError) as exc:  # e.g. a vision-language model that needs pixels too
             raise FusekitError(f"{self.model_id} ({model.config.model_type}) does not encode text alone ({exc})",
                                "give the folder of a text encoder such as BERT, RoBERTa or MiniLM") from exc
-        return states.mean(dim=1, keepdim=True) if self.options.pooled else states
+        return states
+
+    def _pooled(self, states):
+        return states.mean(dim=0, keepdim=True) if self.options.pooled else states

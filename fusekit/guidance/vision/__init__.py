@@ -9,6 +9,7 @@ from __future__ import annotations
 from ...registry import lazy_exports
 from .base import IMAGE_ENCODERS, ImageEncoder, ImageOptions
 
-__getattr__ = lazy_exports(__name__, {"encode_images": "features", "get_image_encoder": "features", "image_features": "features"})
+__getattr__ = lazy_exports(__name__, {"encode_images": "features", "get_image_encoder": "features", "image_features": "features",
+                                              "image_features_many": "features"})
 
-__all__ = ["IMAGE_ENCODERS", "ImageEncoder", "ImageOptions", "encode_images", "get_image_encoder", "image_features"]
+__all__ = ["IMAGE_ENCODERS", "ImageEncoder", "ImageOptions", "encode_images", "get_image_encoder", "image_features", "image_features_many"]

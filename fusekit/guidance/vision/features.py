@@ -16,17 +16,28 @@ def get_image_encoder(encoder: "str | ImageEncoder" = "clip", options: ImageOpti
 
 def image_features(paths: list[str], encoder: "str | ImageEncoder" = "clip", options: ImageOptions | None = None) -> tuple[dict, dict]:
     """(tensors, metadata) of an image-features file for one image (role a) or a pair (a, b)."""
-    if not 1 <= len(paths) <= 2:
-        raise FusekitError(f"expected one image or a pair, got {len(paths)} images", "give A and B")
-    if any(str(path) == "-" for path in paths):
-        raise FusekitError("images are read from files, not stdin", "give the image paths (their hashes go into the metadata)")
+    return image_features_many([paths], encoder, options)[0]
+
+
+def image_features_many(groups: list[list[str]], encoder: "str | ImageEncoder" = "clip",
+                        options: ImageOptions | None = None) -> list[tuple[dict, dict]]:
+    """`image_features` of several pairs with one `embed` call: all their images go through the encoder together
+    (encode-image --batch-size)."""
+    for paths in groups:
+        if not 1 <= len(paths) <= 2:
+            raise FusekitError(f"expected one image or a pair, got {len(paths)} images", "give A and B")
+        if any(str(path) == "-" for path in paths):
+            raise FusekitError("images are read from files, not stdin", "give the image paths (their hashes go into the metadata)")
     encoder = get_image_encoder(encoder, options)
-    embeds = encoder.embed([rgb_of(read_image(path)) for path in paths])
-    tensors = {f"image_embed_{role}": embeds[i] for i, role in enumerate(ROLES[: len(paths)])}
-    metadata = {"encoder": encoder.name, "encoder_model": encoder.model_id, "dim": str(encoder.dim)}
-    for role, path in zip(ROLES, paths):
-        metadata[f"image_sha256_{role}"] = sha256_file(path)
-    return tensors, metadata
+    embeds = iter(encoder.embed([rgb_of(read_image(path)) for paths in groups for path in paths]))
+    results = []
+    for paths in groups:
+        tensors = {f"image_embed_{role}": next(embeds) for role in ROLES[: len(paths)]}
+        metadata = {"encoder": encoder.name, "encoder_model": encoder.model_id, "dim": str(encoder.dim)}
+        for role, path in zip(ROLES, paths):
+            metadata[f"image_sha256_{role}"] = sha256_file(path)
+        results.append((tensors, metadata))
+    return results
 
 
 def encode_images(paths: list[str], encoder: "str | ImageEncoder" = "clip", model_path: str | None = None,
