@@ -64,6 +64,7 @@ class DescribeOptions:
     llm_concurrency: int = 1  # endpoint requests in flight at once
     llm_vision: bool = False  # send the images with the prompt (a multimodal endpoint)
     max_new_tokens: int = 40  # captions and dense captions
+    batch_size: int = 1  # images (local LLM: prompts) per forward / generate call of the backends that batch
     sam_points: int = 8  # SAM point grid is sam_points × sam_points
     cache_dir: str | None = None  # None: no cache
     prompt: str | None = None  # the user's own words about the pair ("the visible image is dark and noisy"), kept
@@ -91,7 +92,8 @@ class ImageInfo:
 
 
 class Describer:
-    """Base of a backend. Subclasses set `name`, `default_model` and implement `describe`."""
+    """Base of a backend. Subclasses set `name`, `default_model` and implement `describe` (one image) or
+    `describe_batch` (up to --batch-size images in one model call)."""
 
     name = ""
     default_model = ""
@@ -130,8 +132,14 @@ class Describer:
         return ""
 
     def describe(self, image: ImageInfo) -> dict:
-        raise NotImplementedError
+        return self.describe_batch([image])[0]
+
+    def describe_batch(self, images: list[ImageInfo]) -> list[dict]:
+        """Texts for up to --batch-size images; a backend whose model takes a batch in one call overrides this (and
+        then need not override `describe`), the others describe one image at a time."""
+        return [self.describe(image) for image in images]
 
     def describe_all(self, images: list[ImageInfo]) -> list[dict]:
-        """Texts for several images, in order; a backend that can work on many at once (the LLM) overrides it."""
-        return [self.describe(image) for image in images]
+        """Texts for several images, in order, --batch-size at a time (the LLM overrides it to batch its requests)."""
+        size = max(1, self.options.batch_size)
+        return [texts for start in range(0, len(images), size) for texts in self.describe_batch(images[start:start + size])]

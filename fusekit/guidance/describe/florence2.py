@@ -54,18 +54,19 @@ class Florence2Describer(Describer):
         limit = getattr(model.config.text_config, "max_position_embeddings", 1024)
         return max(8, min(REGION_TOKENS, limit - 2))
 
-    def describe(self, image: ImageInfo) -> dict:
+    def describe_batch(self, images: list[ImageInfo]) -> list[dict]:
+        """One generate call for all the images: every prompt is the same task token, so nothing is padded."""
         import torch
         from PIL import Image
 
         processor, model, device, dtype = self.loaded
-        rgb = image.rgb()
-        inputs = processor(text=TASK_TOKEN, images=Image.fromarray(rgb), return_tensors="pt")
+        pictures = [image.rgb() for image in images]
+        inputs = processor(text=[TASK_TOKEN] * len(pictures), images=[Image.fromarray(rgb) for rgb in pictures], return_tensors="pt")
         with torch.inference_mode():
             output = model.generate(
                 input_ids=inputs["input_ids"].to(device),
                 pixel_values=inputs["pixel_values"].to(device=device, dtype=dtype),
                 max_new_tokens=self._region_tokens(model), num_beams=3, do_sample=False,
             )
-        text = processor.batch_decode(output, skip_special_tokens=False)[0]
-        return {"regions": parse_regions(text, rgb.shape[1], rgb.shape[0])}
+        texts = processor.batch_decode(output, skip_special_tokens=False)
+        return [{"regions": parse_regions(text, rgb.shape[1], rgb.shape[0])} for text, rgb in zip(texts, pictures)]

@@ -145,15 +145,43 @@ class LocalLM:
         return prompt_text(messages) + "\n\nAnswer:"
 
     def complete(self, messages: list[dict], max_tokens: int | None = None) -> str:
-        import torch
+        return self.complete_many([messages], max_tokens)[0]
 
-        inputs = self.tokenizer(self.prompt(messages), return_tensors="pt", add_special_tokens=not self.tokenizer.chat_template)
-        inputs = inputs.to(self.device)
+    def complete_many(self, conversations: list[list[dict]], max_tokens: int | None = None) -> list[str]:
+        """Replies to several prompts from one generate call, left-padded to the longest (--batch-size).
+
+        The repetition penalty and the 4-gram ban see only each prompt's own tokens (`Unpadded`), so a padded
+        prompt gets exactly the reply it gets alone."""
+        import torch
+        from transformers import LogitsProcessorList, NoRepeatNGramLogitsProcessor, RepetitionPenaltyLogitsProcessor
+
+        tokenizer = self.tokenizer
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        inputs = tokenizer([self.prompt(messages) for messages in conversations], return_tensors="pt", padding=True,
+                           add_special_tokens=not tokenizer.chat_template).to(self.device)
+        pads = (inputs["attention_mask"].shape[1] - inputs["attention_mask"].sum(dim=1)).tolist()
+        processors = LogitsProcessorList([Unpadded(RepetitionPenaltyLogitsProcessor(1.15), pads),
+                                          Unpadded(NoRepeatNGramLogitsProcessor(4), pads)])
         with torch.inference_mode():
             output = self.model.generate(**inputs, max_new_tokens=max_tokens or self.max_tokens, do_sample=False,
-                                         repetition_penalty=1.15, no_repeat_ngram_size=4,
-                                         pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
-        return self.tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+                                         repetition_penalty=1.0, no_repeat_ngram_size=0, logits_processor=processors,
+                                         pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
+        start = inputs["input_ids"].shape[1]
+        return [tokenizer.decode(row[start:], skip_special_tokens=True).strip() for row in output]
+
+
+class Unpadded:
+    """A logits processor applied to each row's tokens after its left padding, so padding changes nothing."""
+
+    def __init__(self, processor, pads: list[int]):
+        self.processor, self.pads = processor, pads
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        return torch.cat([self.processor(input_ids[row:row + 1, pad:], scores[row:row + 1]) for row, pad in enumerate(self.pads)])
 
 
 def words(text: str) -> list[str]:
@@ -250,21 +278,42 @@ class LLMDescriber(Describer):
 
     def _complete(self, request: tuple[str, list[dict]]) -> str:
         field, messages = request
-        return self._client().complete(messages, min(LEVEL_TOKENS, self.options.llm_max_tokens) if field in TEXT_LEVELS else None)
+        return self._client().complete(messages, self._max_tokens(field))
 
     def describe_all(self, images: list[ImageInfo]) -> list[dict]:
-        """All requests of these images, up to --llm-concurrency at once against an endpoint; texts in input order."""
+        """All requests of these images, up to --llm-concurrency at once against an endpoint or --batch-size prompts
+        per generate call of a local model; texts in input order."""
         requests = [(image, request) for image in images for request in self._requests(image)]
-        workers = 1 if self.local else max(1, min(self.options.llm_concurrency, len(requests)))
-        if workers == 1:
-            replies = [self._complete(request) for _, request in requests]
-        else:
-            with ThreadPoolExecutor(workers) as pool:
-                replies = list(pool.map(lambda entry: self._complete(entry[1]), requests))
+        replies = self._replies([request for _, request in requests])
         answers: dict[int, list] = {id(image): [] for image in images}
         for (image, request), reply in zip(requests, replies):
             answers[id(image)].append((request, reply))
         return [self._texts(image, answers[id(image)]) for image in images]
+
+    def _replies(self, requests: list[tuple[str, list[dict]]]) -> list[str]:
+        if self.local:
+            return self._local_replies(requests)
+        workers = max(1, min(self.options.llm_concurrency, len(requests)))
+        if workers == 1:
+            return [self._complete(request) for request in requests]
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(self._complete, requests))
+
+    def _local_replies(self, requests: list[tuple[str, list[dict]]]) -> list[str]:
+        """Requests with the same token limit (paragraphs; levels) go --batch-size at a time to the local model."""
+        limits = [self._max_tokens(field) for field, _ in requests]
+        replies: list[str] = [""] * len(requests)
+        size = max(1, self.options.batch_size)
+        for limit in dict.fromkeys(limits):
+            same = [index for index, value in enumerate(limits) if value == limit]
+            for start in range(0, len(same), size):
+                chunk = same[start:start + size]
+                for index, reply in zip(chunk, self._client().complete_many([requests[i][1] for i in chunk], limit)):
+                    replies[index] = reply
+        return replies
+
+    def _max_tokens(self, field: str) -> int | None:
+        return min(LEVEL_TOKENS, self.options.llm_max_tokens) if field in TEXT_LEVELS else None
 
     def describe(self, image: ImageInfo) -> dict:
         return self.describe_all([image])[0]

@@ -59,6 +59,10 @@ class LocalVLM:
             converted.append({"role": message["role"], "content": parts})
         return converted, pictures
 
+    def complete_many(self, conversations: list[list[dict]], max_tokens: int | None = None) -> list[str]:
+        """One prompt at a time: not batched yet (each carries its own images)."""
+        return [self.complete(messages, max_tokens) for messages in conversations]
+
     def complete(self, messages: list[dict], max_tokens: int | None = None) -> str:
         import torch
 
