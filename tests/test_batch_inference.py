@@ -17,7 +17,7 @@ from tiny_models import tiny_models  # noqa: F401  (session fixture)
 HARVARD = DATA / "MIF" / "Harvard"
 NAMES = sorted(path.stem for path in (HARVARD / "mri").glob("*.png"))[:3]
 TEXTS = ["a photo of a person in the street at night .", "dark sky", "the bright lamp , a warm region of the thermal image ."]
-BACKENDS = ("stats", "blip2", "florence2", "llm")
+BACKENDS = ("stats", "blip2", "florence2", "sam", "llm")
 
 
 @pytest.fixture(scope="module")
@@ -64,12 +64,13 @@ def test_batched_image_encoder_equals_one_by_one(tiny_models):  # noqa: F811
 
 
 def test_batched_describers_equal_one_by_one(tiny_models, monkeypatch):  # noqa: F811
-    from fusekit.guidance.describe import DescribeOptions, Pipeline, florence2
+    from fusekit.guidance.describe import DescribeOptions, Pipeline, florence2, sam
 
     # The random tiny captioners stop at once or write only special tokens: made to write 8+ tokens, decoded as
     # their token ids, and Florence-2's raw answer kept as one region (random weights give no boxes), the
     # comparison below is between the generated token sequences themselves.
     monkeypatch.setattr(florence2, "parse_regions", lambda text, width, height: [{"box": [0, 0, 1, 1], "caption": text}])
+    monkeypatch.setattr(sam, "MIN_SCORE", -1e9)  # the random SAM's IoU guesses are low: keep every mask to compare them
 
     def documents(batch_size):
         options = DescribeOptions(device="cpu", batch_size=batch_size, llm_max_tokens=24, max_new_tokens=12,
@@ -88,6 +89,7 @@ def test_batched_describers_equal_one_by_one(tiny_models, monkeypatch):  # noqa:
     texts = [image["texts"] for document in alone for image in document["images"]]
     assert all(len(text["caption"].split()) >= 12 and len(text["regions"][0]["caption"].split()) >= 8 for text in texts)
     assert len({text["paragraph"] for text in texts}) > 1  # the LLM wrote each image its own paragraph
+    assert all(text["segments"] for text in texts)
 
 
 def test_batch_size_2_writes_what_batch_size_1_writes(tiny_models, folders, tmp_path):  # noqa: F811

@@ -73,7 +73,7 @@ def run(
     llm_concurrency: Annotated[int, typer.Option("--llm-concurrency", min=1, help="Endpoint requests in flight at once, across pairs (output order and bytes do not change).")] = 1,
     llm_vision: Annotated[bool, typer.Option("--llm-vision", help="Send the images with the prompt (OpenAI image_url parts) to a multimodal endpoint: the image with its segment and region maps for the paragraph, both images of the pair for the levels.")] = False,
     llm_max_tokens: Annotated[int, typer.Option("--llm-max-tokens", min=8, help="At most this many tokens in the paragraph reply (and at most 80 per level for a local model).")] = 400,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="blip2, florence2 and a local llm: this many images (llm: prompts) per generate call, across pairs (output bytes do not change; faster on a GPU). sam and vlm still run one image at a time.")] = 1,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="blip2, florence2, sam and a local llm: this many images (llm: prompts) per model call, across pairs (output bytes do not change; faster on a GPU). vlm still runs one prompt at a time.")] = 1,
     no_levels: Annotated[bool, typer.Option("--no-levels", help="llm: write only FILM's paragraph, not MTIF's three levels.")] = False,
     cache: Annotated[Optional[str], typer.Option("--cache", help="Cache folder for model outputs [default: $FUSEKIT_CACHE or ~/.cache/fusekit/describe].")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the cache.")] = False,

@@ -89,24 +89,28 @@ class SamDescriber(Describer):
         regions = image.texts.get("regions")
         return json.dumps(regions, sort_keys=True) if regions else ""
 
-    def describe(self, image: ImageInfo) -> dict:
+    def describe_batch(self, images: list[ImageInfo]) -> list[dict]:
+        """The images embedded in one call and their point grids (the same count each) decoded in one call."""
         import torch
         from PIL import Image
 
         from .measure import grey_255
 
         processor, model, device, dtype = self.loaded
-        rgb = image.rgb()
-        height, width = rgb.shape[:2]
+        pictures = [image.rgb() for image in images]
         n = max(1, self.options.sam_points)
-        points = [[[(i + 0.5) * width / n, (j + 0.5) * height / n]] for j in range(n) for i in range(n)]
-        inputs = processor(images=Image.fromarray(rgb), input_points=[points], return_tensors="pt")
+        grids = [[[[(i + 0.5) * rgb.shape[1] / n, (j + 0.5) * rgb.shape[0] / n]] for j in range(n) for i in range(n)]
+                 for rgb in pictures]
+        inputs = processor(images=[Image.fromarray(rgb) for rgb in pictures], input_points=grids, return_tensors="pt")
         with torch.inference_mode():
             embeddings = model.get_image_embeddings(inputs["pixel_values"].to(device=device, dtype=dtype))
             output = model(image_embeddings=embeddings, input_points=inputs["input_points"].to(device=device, dtype=dtype),
                            multimask_output=True)
         masks = processor.image_processor.post_process_masks(
-            output.pred_masks.float().cpu(), inputs["original_sizes"], inputs["reshaped_input_sizes"])[0]
-        scores = output.iou_scores[0].float().cpu().numpy()
-        segments = select_segments(masks.numpy().astype(bool), scores, grey_255(image.pixels))
-        return {"segments": label_segments(segments, image.texts.get("regions"))}
+            output.pred_masks.float().cpu(), inputs["original_sizes"], inputs["reshaped_input_sizes"])
+        scores = output.iou_scores.float().cpu().numpy()
+        results = []
+        for image, image_masks, image_scores in zip(images, masks, scores):
+            segments = select_segments(image_masks.numpy().astype(bool), image_scores, grey_255(image.pixels))
+            results.append({"segments": label_segments(segments, image.texts.get("regions"))})
+        return results
