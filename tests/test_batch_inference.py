@@ -1,4 +1,4 @@
-"""--batch-size: the model backends of describe (blip2, florence2, the local llm) and the model encoders of
+"""--batch-size: the model backends of describe (blip2, florence2, sam, the local llm) and the model encoders of
 encode-text / encode-image run several images or texts in one call, with exactly the results of one at a time.
 
 Tiny random-weight models (tests/tiny_models.py) on CPU, real DEV images; the speed-up is for GPUs and is not
