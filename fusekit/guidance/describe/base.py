@@ -132,6 +132,8 @@ class Describer:
         return ""
 
     def describe(self, image: ImageInfo) -> dict:
+        if type(self).describe_batch is Describer.describe_batch:  # neither is overridden: say so, don't recurse
+            raise NotImplementedError(f"{type(self).__name__} implements neither describe nor describe_batch")
         return self.describe_batch([image])[0]
 
     def describe_batch(self, images: list[ImageInfo]) -> list[dict]:
