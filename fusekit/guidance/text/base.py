@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...registry import Registry
+from ..encoder import Encoder
 
 # One line per encoder: name, class (imported when the encoder is used), aliases, and what `encode-text --list` and
 # `--help` say about it (`model`: the default weights). Other packages add encoders through the
@@ -39,18 +40,8 @@ class TextOptions:
     batch_size: int = 1  # model encoders: texts per forward pass (padded to the longest, masked; same states as one by one)
 
 
-class TextEncoder:
+class TextEncoder(Encoder):
     """Base of a text encoder. Subclasses set `name`, `default_model` and implement `encode` and `dim`."""
-
-    name = ""
-    default_model = ""
-
-    def __init__(self, options: TextOptions):
-        self.options = options
-
-    @property
-    def model_id(self) -> str:
-        return self.options.model_path or self.options.model_id or self.default_model
 
     @property
     def dim(self) -> int:

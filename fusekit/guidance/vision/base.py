@@ -6,6 +6,7 @@ import functools
 from dataclasses import dataclass
 
 from ...registry import Registry
+from ..encoder import Encoder
 
 # One line per encoder: name, class (imported when the encoder is used), aliases, and what `encode-image --list`
 # and `--help` say about it. Other packages add encoders through the ``fusekit.image_encoders`` entry-point group.
@@ -22,18 +23,8 @@ class ImageOptions:
     model_id: str | None = None
 
 
-class ImageEncoder:
+class ImageEncoder(Encoder):
     """Base: subclasses set `name`, `default_model`, implement `_load` (→ whatever `embed` needs) and `embed`."""
-
-    name = ""
-    default_model = ""
-
-    def __init__(self, options: ImageOptions):
-        self.options = options
-
-    @property
-    def model_id(self) -> str:
-        return self.options.model_path or self.options.model_id or self.default_model
 
     @functools.cached_property
     def model(self):
