@@ -119,12 +119,14 @@ def test_errors_and_undefined_values(crop):
 def test_fast_filters_equal_the_plain_2d_definitions():
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(2, 53, 71)).astype(np.float64)
-    for size, step in ((17, 1), (9, 2), (3, 2), (11, 1)):
-        taps = gaussian_taps(size, size / 5.0)
-        window = np.outer(taps, taps)
-        for k in range(2):
-            expected = convolve2d(x[k], window, mode="valid")[::step, ::step]
-            assert np.allclose(filter_valid(x, taps, step)[k], expected, rtol=1e-12, atol=1e-9)
+    # Output counts of whole blocks, whole blocks and a tail, and under one block (17 taps on 23x20: 7x4 outputs).
+    for image in (x, x[:, :23, :20]):
+        for size, step in ((17, 1), (9, 2), (3, 2), (11, 1), (5, 1)):
+            taps = gaussian_taps(size, size / 5.0)
+            window = np.outer(taps, taps)
+            for k in range(2):
+                expected = convolve2d(image[k], window, mode="valid")[::step, ::step]
+                assert np.allclose(filter_valid(image, taps, step)[k], expected, rtol=1e-12, atol=1e-9)
     assert np.array_equal(box_sum_valid(x, 7)[0], convolve2d(x[0], np.ones((7, 7)), mode="valid"))
     taps = gaussian_taps(31, 4.0)
     assert np.allclose(filter_same_zero(x, taps)[1], convolve2d(x[1], np.outer(taps, taps), mode="same"), atol=1e-9)
