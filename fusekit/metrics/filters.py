@@ -122,9 +122,17 @@ def sobel(x: np.ndarray, border: str = "zero") -> tuple[np.ndarray, np.ndarray]:
     stays float32 (exact for integer grey levels), anything else is float64."""
     pad = [(0, 0)] * (x.ndim - 2) + [(1, 1), (1, 1)]
     x = x if x.dtype == np.float32 else np.asarray(x, dtype=np.float64)
-    p = np.pad(x, pad, mode="constant" if border == "zero" else "edge")
-    down = p[..., :-2, :] + 2 * p[..., 1:-1, :] + p[..., 2:, :]
+    return sobel_valid(np.pad(x, pad, mode="constant" if border == "zero" else "edge"))
+
+
+def sobel_valid(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sx, Sy (as in `sobel`) of the pixels of [..., H, W] whose 3x3 neighbourhood lies inside: [..., H-2, W-2]."""
+    down = p[..., :-2, :] + p[..., 2:, :]
+    down += p[..., 1:-1, :]
+    down += p[..., 1:-1, :]
     sx = down[..., :, 2:] - down[..., :, :-2]
-    across = p[..., :, :-2] + 2 * p[..., :, 1:-1] + p[..., :, 2:]
+    across = p[..., :, :-2] + p[..., :, 2:]
+    across += p[..., :, 1:-1]
+    across += p[..., :, 1:-1]
     sy = across[..., :-2, :] - across[..., 2:, :]
     return sx, sy
