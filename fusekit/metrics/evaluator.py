@@ -1,9 +1,11 @@
 """The "evaluator" convention: the CDDFuse/FILM Python evaluator (`utils/Evaluator.py`), as
 `reference/METRICS.md` specifies it. FILM, TGIF and MTIF report these numbers.
 
-Values match the reference to a relative 1e-4 or better (the reference works partly in float32; this module works
-in float64 throughout). Work shared by several metrics (Sobel responses, histograms codes) is memoised on the
-`Triple`.
+Values match the reference to a relative 1e-4 or better (the reference works partly in float32). This module works
+in float64, and in float32 only where that is exact or its rounding is far inside the tolerance: on grey levels
+(integers 0..255) for Qabf, SSIM and AG, and for VIF's per-pixel terms after the moments are subtracted in
+float64. Work shared by several metrics (centred images, grey-level codes, the float32 [A, B, F] stack) is
+memoised on the `Triple`.
 """
 
 from __future__ import annotations
@@ -32,12 +34,22 @@ def entropy_bits(image: np.ndarray, rounding) -> float:
     return float(-(p * np.log2(p)).sum())
 
 
-def pearson(x: np.ndarray, y: np.ndarray) -> float:
-    """Pearson r; NaN when either image is constant (0/0), as in the reference."""
-    dx = np.ravel(x - x.mean())
-    dy = np.ravel(y - y.mean())
-    denominator = math.sqrt(float(np.dot(dx, dx)) * float(np.dot(dy, dy)))
+def centred(x: np.ndarray) -> tuple[np.ndarray, float]:
+    """(x − mean x, flattened; its squared norm): what Pearson r needs of one image."""
+    d = np.ravel(x) - x.mean()
+    return d, float(np.dot(d, d))
+
+
+def pearson(x: tuple[np.ndarray, float], y: tuple[np.ndarray, float]) -> float:
+    """Pearson r of two `centred` images; NaN when either is constant (0/0), as in the reference."""
+    (dx, nx), (dy, ny) = x, y
+    denominator = math.sqrt(nx * ny)
     return float(np.dot(dx, dy)) / denominator if denominator > 0 else math.nan
+
+
+def centred_image(t: Triple, role: str) -> tuple[np.ndarray, float]:
+    """`centred` of A, B or F, computed once for CC, SCD and SD."""
+    return t.cached("centred-" + role, lambda: centred(getattr(t, role)))
 
 
 def category_codes(image: np.ndarray) -> tuple[np.ndarray, int]:
@@ -57,14 +69,26 @@ def mutual_information(x: tuple[np.ndarray, int], y: tuple[np.ndarray, int]) -> 
         joint = np.bincount(cx * ny + cy, minlength=nx * ny)
         cells = np.flatnonzero(joint)
         counts = joint[cells].astype(np.float64)
+        table = joint.reshape(nx, ny)  # the marginals from the table: cheaper than two more passes over the pixels
+        px, py = table.sum(axis=1).astype(np.float64), table.sum(axis=0).astype(np.float64)
     else:
         cells, counts = np.unique(cx * ny + cy, return_counts=True)
         counts = counts.astype(np.float64)
-    px = np.bincount(cx, minlength=nx).astype(np.float64)
-    py = np.bincount(cy, minlength=ny).astype(np.float64)
+        px = np.bincount(cx, minlength=nx).astype(np.float64)
+        py = np.bincount(cy, minlength=ny).astype(np.float64)
     terms = counts / n * (np.log(counts) + math.log(n) - np.log(px[cells // ny]) - np.log(py[cells % ny]))
     terms[np.abs(terms) < np.finfo(np.float64).eps] = 0.0
     return max(float(terms.sum()), 0.0)
+
+
+def level_codes(t: Triple, role: str) -> np.ndarray:
+    """The grey levels of A, B or F as histogram bin indices (only when `grey_levels`), shared by MI and EN."""
+    return t.cached("codes-" + role, lambda: getattr(t, role).ravel().astype(np.intp))
+
+
+def grey_stack(t: Triple) -> np.ndarray:
+    """[A, B, F] in float32, exact for grey levels (only when `grey_levels`); Qabf, SSIM and AG start from it."""
+    return t.cached("grey-stack", lambda: np.stack([t.a, t.b, t.f]).astype(np.float32))
 
 
 def grey_levels(t: Triple) -> bool:
@@ -87,7 +111,7 @@ def qabf(t: Triple, equal_scale: float = 1.0, dtype=np.float64) -> float:
     the image is worked through in strips of rows whose temporaries stay in cache.
     """
     # Sobel responses of grey levels are small integers, exact in float32.
-    stack = np.stack([t.a, t.b, t.f]).astype(np.float32 if grey_levels(t) else np.float64)
+    stack = grey_stack(t) if grey_levels(t) else np.stack([t.a, t.b, t.f])
     padded = np.pad(stack, ((0, 0), (1, 1), (1, 1)))
     numerator = denominator = 0.0
     for top in range(0, stack.shape[-2], _STRIP_ROWS):
@@ -130,18 +154,22 @@ def qabf_sums(sx: np.ndarray, sy: np.ndarray, equal_scale: float, dtype) -> tupl
 
 @define("EN", E, "entropy of round(F) over 256 levels, log2", (0.0, 8.0))
 def en(t: Triple) -> float:
+    if grey_levels(t):
+        p = np.bincount(level_codes(t, "f"), minlength=256) / t.f.size
+        p = p[p > 0]
+        return float(-(p * np.log2(p)).sum())
     return entropy_bits(t.f, np.round)
 
 
 @define("SD", E, "population standard deviation of F", (0.0, 127.5))
 def sd(t: Triple) -> float:
-    return float(t.f.std())
+    return math.sqrt(centred_image(t, "f")[1] / t.f.size)
 
 
 @define("SF", E, "sqrt(mean row diff² + mean column diff²)")
 def sf(t: Triple) -> float:
-    f = t.f
-    return math.sqrt(float(np.mean((f[:, 1:] - f[:, :-1]) ** 2)) + float(np.mean((f[1:, :] - f[:-1, :]) ** 2)))
+    across, down = np.diff(t.f, axis=1).ravel(), np.diff(t.f, axis=0).ravel()
+    return math.sqrt(float(np.dot(across, across)) / across.size + float(np.dot(down, down)) / down.size)
 
 
 def matlab_gradient_magnitude(f: np.ndarray) -> np.ndarray:
@@ -152,7 +180,9 @@ def matlab_gradient_magnitude(f: np.ndarray) -> np.ndarray:
 
 @define("AG", E, "mean of sqrt((Gx² + Gy²)/2), central differences")
 def ag(t: Triple) -> float:
-    return float(matlab_gradient_magnitude(t.f).mean())
+    # On grey levels float32 is exact up to the square root's rounding (half-integer gradients, squares < 2^24).
+    f = grey_stack(t)[2] if grey_levels(t) else t.f
+    return float(matlab_gradient_magnitude(f).mean(dtype=np.float64))
 
 
 # ------------------------------------------------------------------------------------------ with sources
@@ -161,14 +191,18 @@ def ag(t: Triple) -> float:
 @define("MI", E, "MI(F,A) + MI(F,B), every distinct value a category, nats")
 def mi(t: Triple) -> float:
     if grey_levels(t):  # the levels themselves are the categories
-        codes = {role: (getattr(t, role).ravel().astype(np.intp), 256) for role in "fab"}
+        codes = {role: (level_codes(t, role), 256) for role in "fab"}
     else:
         codes = {role: category_codes(getattr(t, role)) for role in "fab"}
     return mutual_information(codes["f"], codes["a"]) + mutual_information(codes["f"], codes["b"])
 
 
 def _mse(t: Triple) -> float:
-    return t.cached("mse", lambda: (float(np.mean((t.a - t.f) ** 2)) + float(np.mean((t.b - t.f) ** 2))) / 2.0)
+    def mean_square(x: np.ndarray) -> float:
+        d = np.ravel(x - t.f)
+        return float(np.dot(d, d)) / d.size
+
+    return t.cached("mse", lambda: (mean_square(t.a) + mean_square(t.b)) / 2.0)
 
 
 @define("MSE", E, "(mean (A-F)² + mean (B-F)²) / 2")
@@ -178,7 +212,8 @@ def mse(t: Triple) -> float:
 
 @define("CC", E, "(r(A,F) + r(B,F)) / 2, Pearson r", (-1.0, 1.0))
 def cc(t: Triple) -> float:
-    return (pearson(t.a, t.f) + pearson(t.b, t.f)) / 2.0
+    f = centred_image(t, "f")
+    return (pearson(centred_image(t, "a"), f) + pearson(centred_image(t, "b"), f)) / 2.0
 
 
 @define("PSNR", E, "10 log10(max(F)² / MSE)", (-math.inf, math.inf))
@@ -192,7 +227,10 @@ def psnr(t: Triple) -> float:
 
 @define("SCD", E, "r(A, F-B) + r(B, F-A); undefined when a difference image is constant", (-2.0, 2.0))
 def scd(t: Triple) -> float:
-    return pearson(t.a, t.f - t.b) + pearson(t.b, t.f - t.a)
+    # The differences are centred themselves (not as differences of centred images): a constant F - B must
+    # come out exactly constant, so that r is NaN as in the reference.
+    a, b = centred_image(t, "a"), centred_image(t, "b")
+    return pearson(a, centred(t.f - t.b)) + pearson(b, centred(t.f - t.a))
 
 
 _VIF_SCALES = tuple((2 ** (4 - s + 1) + 1) for s in range(1, 5))  # window sizes 17, 9, 5, 3
