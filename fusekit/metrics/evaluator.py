@@ -173,16 +173,32 @@ def sf(t: Triple) -> float:
 
 
 def matlab_gradient_magnitude(f: np.ndarray) -> np.ndarray:
-    """sqrt((gx² + gy²)/2) with central differences inside and one-sided ones at the borders."""
-    gy, gx = np.gradient(f)
-    return np.sqrt((gx * gx + gy * gy) / 2.0)
+    """sqrt((gx² + gy²)/2) with central differences inside and one-sided ones at the borders (``np.gradient``,
+    written out: its generic code costs several times the arithmetic)."""
+    half = f.dtype.type(0.5) if f.dtype == np.float32 else 0.5
+    gx, gy = np.empty_like(f), np.empty_like(f)
+    for g, axis in ((gx, 1), (gy, 0)):
+        inner = np.subtract(_shifted(f, axis, 2, None), _shifted(f, axis, 0, -2), out=_shifted(g, axis, 1, -1))
+        inner *= half
+        np.subtract(_shifted(f, axis, 1, 2), _shifted(f, axis, 0, 1), out=_shifted(g, axis, 0, 1))
+        np.subtract(_shifted(f, axis, -1, None), _shifted(f, axis, -2, -1), out=_shifted(g, axis, -1, None))
+    gx *= gx
+    gy *= gy
+    gx += gy
+    gx *= half
+    return np.sqrt(gx, out=gx)
+
+
+def _shifted(x: np.ndarray, axis: int, start, stop) -> np.ndarray:
+    """x[start:stop] along `axis` (0 or 1) of a 2-D array."""
+    return x[start:stop] if axis == 0 else x[:, start:stop]
 
 
 @define("AG", E, "mean of sqrt((Gx² + Gy²)/2), central differences")
 def ag(t: Triple) -> float:
     # On grey levels float32 is exact up to the square root's rounding (half-integer gradients, squares < 2^24).
     f = grey_stack(t)[2] if grey_levels(t) else t.f
-    return float(matlab_gradient_magnitude(f).mean(dtype=np.float64))
+    return float(matlab_gradient_magnitude(f).mean())  # float32 pairwise sums: ~1e-6 relative at worst
 
 
 # ------------------------------------------------------------------------------------------ with sources
