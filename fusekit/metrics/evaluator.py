@@ -345,14 +345,25 @@ def check_ssim_size(height: int, width: int) -> None:
 
 @define("SSIM", E, "SSIM(F,A) + SSIM(F,B), skimage defaults (7x7 uniform, sample covariance), data_range 255", (-2.0, 2.0))
 def ssim(t: Triple) -> float:
-    """Box sums of the valid 7×7 windows are exactly scikit-image's map with its 3-pixel border cropped."""
+    """Box sums of the valid 7×7 windows are exactly scikit-image's map with its 3-pixel border cropped. Worked
+    through in strips of output rows (as VIF); the maps' sum over both sources is divided by their size at the end."""
     size = 7
     check_ssim_size(*t.f.shape)
-    stack = np.empty((8, *t.f.shape), dtype=np.float32 if grey_levels(t) else np.float64)
-    stack[0], stack[1], stack[2] = t.a, t.b, t.f
-    np.multiply(stack[0:3], stack[0:3], out=stack[3:6])
-    np.multiply(stack[0:2], stack[2], out=stack[6:8])
     # On grey levels this is float32 throughout, as scikit-image computes for the evaluator's float32 images.
+    images = grey_stack(t) if grey_levels(t) else np.stack([t.a, t.b, t.f])
+    rows, columns = (n - size + 1 for n in t.f.shape)
+    total = 0.0
+    for top in range(0, rows, _STRIP_ROWS):
+        total += ssim_sum(images[:, top:top + _STRIP_ROWS + size - 1], size)
+    return total / (rows * columns)
+
+
+def ssim_sum(images: np.ndarray, size: int) -> float:
+    """Σ over both sources of the SSIM map of the valid size×size windows of [A, B, F]."""
+    stack = np.empty((8, *images.shape[1:]), dtype=images.dtype)
+    stack[0:3] = images
+    np.multiply(images, images, out=stack[3:6])
+    np.multiply(images[0:2], images[2], out=stack[6:8])
     m = box_sum_valid(stack, size)
     m *= m.dtype.type(1.0 / (size * size))
     ux, uy, uxx, uyy, uxy = m[0:2], m[2], m[3:5], m[5], m[6:8]
@@ -373,4 +384,4 @@ def ssim(t: Triple) -> float:
     ux += uy2 + c1
     ux *= uxx
     numerator /= ux
-    return float(numerator.mean(axis=(-2, -1), dtype=np.float64).sum())
+    return float(numerator.sum(dtype=np.float64))
