@@ -288,16 +288,19 @@ def moment_stack(images: np.ndarray) -> np.ndarray:
 
 
 def vif_sums(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """VIF's numerator and denominator sums (per source) from the filtered stack `m` of one scale.
+    """VIF's numerator and denominator sums (per source) from the filtered stack `m` of one scale (which serves
+    as scratch space).
 
     The moments E[x²] − E[x]² are subtracted in float64 (they cancel); the rest runs in float32, whose rounding
     (1e-7 relative per pixel, summed in float64) is far inside the 1e-4 tolerance. log10 in both sums: the common
     factor 1/ln 10 cancels in num/den, so natural logs (log1p) suffice."""
     f32 = np.float32
     mu1, mu2 = m[0:2], m[2]
-    s1 = (m[3:5] - mu1 * mu1).astype(f32)
-    s2 = (m[5] - mu2 * mu2).astype(f32)
-    s12 = (m[6:8] - mu1 * mu2).astype(f32)
+    moments = np.empty((5, *m.shape[1:]), dtype=f32)  # σ1² (2), σ2², σ12 (2): float64 differences, rounded once
+    s1, s2, s12 = moments[0:2], moments[2], moments[3:5]
+    np.subtract(m[6:8], mu1 * mu2, out=s12, casting="same_kind")
+    np.subtract(m[3:5], np.multiply(mu1, mu1, out=mu1), out=s1, casting="same_kind")
+    np.subtract(m[5], np.multiply(mu2, mu2, out=mu2), out=s2, casting="same_kind")
     np.maximum(s1, 0, out=s1)
     np.maximum(s2, 0, out=s2)
     g = s1 + f32(_VIF_EPS)
