@@ -3,8 +3,7 @@
 
 Values match the reference to a relative 1e-4 or better (the reference works partly in float32). This module works
 in float64, and in float32 only where that is exact or its rounding is far inside the tolerance: on grey levels
-(integers 0..255) for Qabf, SSIM and AG, and for VIF's per-pixel terms after the moments are subtracted in
-float64. Work shared by several metrics (centred images, grey-level codes, the float32 [A, B, F] stack) is
+(integers 0..255) for Qabf and SSIM. Work shared by several metrics (centred images, grey-level codes, the float32 [A, B, F] stack) is
 memoised on the `Triple`.
 """
 
@@ -87,8 +86,13 @@ def level_codes(t: Triple, role: str) -> np.ndarray:
 
 
 def grey_stack(t: Triple) -> np.ndarray:
-    """[A, B, F] in float32, exact for grey levels (only when `grey_levels`); Qabf, SSIM and AG start from it."""
-    return t.cached("grey-stack", lambda: np.stack([t.a, t.b, t.f]).astype(np.float32))
+    """[A, B, F] in float32, exact for grey levels (only when `grey_levels`); Qabf and SSIM start from it."""
+    def make() -> np.ndarray:
+        stack = np.empty((3, *t.f.shape), dtype=np.float32)
+        stack[0], stack[1], stack[2] = t.a, t.b, t.f
+        return stack
+
+    return t.cached("grey-stack", make)
 
 
 def grey_levels(t: Triple) -> bool:
@@ -175,7 +179,7 @@ def sf(t: Triple) -> float:
 def matlab_gradient_magnitude(f: np.ndarray) -> np.ndarray:
     """sqrt((gx² + gy²)/2) with central differences inside and one-sided ones at the borders (``np.gradient``,
     written out: its generic code costs several times the arithmetic)."""
-    half = f.dtype.type(0.5) if f.dtype == np.float32 else 0.5
+    half = f.dtype.type(0.5)
     gx, gy = np.empty_like(f), np.empty_like(f)
     for g, axis in ((gx, 1), (gy, 0)):
         inner = np.subtract(_shifted(f, axis, 2, None), _shifted(f, axis, 0, -2), out=_shifted(g, axis, 1, -1))
@@ -196,9 +200,7 @@ def _shifted(x: np.ndarray, axis: int, start, stop) -> np.ndarray:
 
 @define("AG", E, "mean of sqrt((Gx² + Gy²)/2), central differences")
 def ag(t: Triple) -> float:
-    # On grey levels float32 is exact up to the square root's rounding (half-integer gradients, squares < 2^24).
-    f = grey_stack(t)[2] if grey_levels(t) else t.f
-    return float(matlab_gradient_magnitude(f).mean())  # float32 pairwise sums: ~1e-6 relative at worst
+    return float(matlab_gradient_magnitude(t.f).mean())
 
 
 # ------------------------------------------------------------------------------------------ with sources
@@ -289,40 +291,35 @@ def moment_stack(images: np.ndarray) -> np.ndarray:
 
 def vif_sums(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """VIF's numerator and denominator sums (per source) from the filtered stack `m` of one scale (which serves
-    as scratch space).
-
-    The moments E[x²] − E[x]² are subtracted in float64 (they cancel); the rest runs in float32, whose rounding
-    (1e-7 relative per pixel, summed in float64) is far inside the 1e-4 tolerance. log10 in both sums: the common
-    factor 1/ln 10 cancels in num/den, so natural logs (log1p) suffice."""
-    f32 = np.float32
-    mu1, mu2 = m[0:2], m[2]
-    moments = np.empty((5, *m.shape[1:]), dtype=f32)  # σ1² (2), σ2², σ12 (2): float64 differences, rounded once
-    s1, s2, s12 = moments[0:2], moments[2], moments[3:5]
-    np.subtract(m[6:8], mu1 * mu2, out=s12, casting="same_kind")
-    np.subtract(m[3:5], np.multiply(mu1, mu1, out=mu1), out=s1, casting="same_kind")
-    np.subtract(m[5], np.multiply(mu2, mu2, out=mu2), out=s2, casting="same_kind")
-    np.maximum(s1, 0, out=s1)
-    np.maximum(s2, 0, out=s2)
-    g = s1 + f32(_VIF_EPS)
+    as scratch space). log10 in both sums: the common factor 1/ln 10 cancels in num/den, so natural logs (log1p)
+    suffice."""
+    eps, noise = _VIF_EPS, _VIF_NOISE
+    mu1, mu2, s1, s2, s12 = m[0:2], m[2], m[3:5], m[5], m[6:8]
+    s12 -= mu1 * mu2
+    s1 -= np.multiply(mu1, mu1, out=mu1)
+    np.maximum(s1, 0.0, out=s1)
+    s2 -= np.multiply(mu2, mu2, out=mu2)
+    np.maximum(s2, 0.0, out=s2)
+    g = s1 + eps
     np.divide(s12, g, out=g)
     sv = s12 * g
     np.subtract(s2, sv, out=sv)
     # The reference's cases, folded: g is zeroed where σ1² or σ2² is below eps or g < 0, and there the
     # numerator term vanishes whatever sv² is; σ1² below eps is zeroed for the denominator.
-    flat1 = s1 < f32(_VIF_EPS)
+    flat1 = s1 < eps
     dead = g < 0
     dead |= flat1
-    dead |= s2 < f32(_VIF_EPS)
-    np.copyto(g, 0, where=dead)
-    np.copyto(s1, 0, where=flat1)
-    np.maximum(sv, f32(_VIF_EPS), out=sv)
-    sv += f32(_VIF_NOISE)
+    dead |= s2 < eps
+    np.copyto(g, 0.0, where=dead)
+    np.copyto(s1, 0.0, where=flat1)
+    np.maximum(sv, eps, out=sv)
+    sv += noise
     g *= g
     g *= s1
     g /= sv
-    num = np.log1p(g, out=g).sum(axis=(-2, -1), dtype=np.float64)
-    s1 *= f32(1.0 / _VIF_NOISE)
-    den = np.log1p(s1, out=s1).sum(axis=(-2, -1), dtype=np.float64)
+    num = np.log1p(g, out=g).sum(axis=(-2, -1))
+    s1 *= 1.0 / noise
+    den = np.log1p(s1, out=s1).sum(axis=(-2, -1))
     return num, den
 
 

@@ -101,8 +101,7 @@ def filter_valid(x: np.ndarray, taps: np.ndarray, step: int = 1) -> np.ndarray:
     key = tuple(float(t) for t in taps)
     if x.dtype != np.float32:
         x = np.asarray(x, dtype=np.float64)
-    # Down the columns first: the pass along rows (the slower one) then has fewer rows to do, half when step is 2.
-    return _correlate_axis(_correlate_axis(x, key, step, -2), key, step, -1)
+    return _correlate_axis(_correlate_axis(x, key, step, -1), key, step, -2)
 
 
 def filter_same_zero(x: np.ndarray, taps: np.ndarray) -> np.ndarray:
@@ -128,12 +127,10 @@ def sobel(x: np.ndarray, border: str = "zero") -> tuple[np.ndarray, np.ndarray]:
 
 def sobel_valid(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sx, Sy (as in `sobel`) of the pixels of [..., H, W] whose 3x3 neighbourhood lies inside: [..., H-2, W-2]."""
-    down = p[..., :-2, :] + p[..., 2:, :]
-    down += p[..., 1:-1, :]
-    down += p[..., 1:-1, :]
+    # (x + 2y) + z in this order, as before and as on_torch.py: on float images that are not grey levels, Qabf's
+    # "equal strengths" test sees the rounding.
+    down = p[..., :-2, :] + 2 * p[..., 1:-1, :] + p[..., 2:, :]
     sx = down[..., :, 2:] - down[..., :, :-2]
-    across = p[..., :, :-2] + p[..., :, 2:]
-    across += p[..., :, 1:-1]
-    across += p[..., :, 1:-1]
+    across = p[..., :, :-2] + 2 * p[..., :, 1:-1] + p[..., :, 2:]
     sy = across[..., :-2, :] - across[..., 2:, :]
     return sx, sy
