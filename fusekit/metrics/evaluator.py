@@ -215,12 +215,16 @@ def mi(t: Triple) -> float:
     return mutual_information(codes["f"], codes["a"]) + mutual_information(codes["f"], codes["b"])
 
 
+def difference(t: Triple, role: str) -> np.ndarray:
+    """F − A or F − B, flattened, computed once for MSE and SCD."""
+    return t.cached("difference-" + role, lambda: np.ravel(t.f - getattr(t, role)))
+
+
 def _mse(t: Triple) -> float:
-    def mean_square(x: np.ndarray) -> float:
-        d = np.ravel(x - t.f)
+    def mean_square(d: np.ndarray) -> float:
         return float(np.dot(d, d)) / d.size
 
-    return t.cached("mse", lambda: (mean_square(t.a) + mean_square(t.b)) / 2.0)
+    return t.cached("mse", lambda: (mean_square(difference(t, "a")) + mean_square(difference(t, "b"))) / 2.0)
 
 
 @define("MSE", E, "(mean (A-F)² + mean (B-F)²) / 2")
@@ -248,7 +252,7 @@ def scd(t: Triple) -> float:
     # The differences are centred themselves (not as differences of centred images): a constant F - B must
     # come out exactly constant, so that r is NaN as in the reference.
     a, b = centred_image(t, "a"), centred_image(t, "b")
-    return pearson(a, centred(t.f - t.b)) + pearson(b, centred(t.f - t.a))
+    return pearson(a, centred(difference(t, "b"))) + pearson(b, centred(difference(t, "a")))
 
 
 _VIF_SCALES = tuple((2 ** (4 - s + 1) + 1) for s in range(1, 5))  # window sizes 17, 9, 5, 3
