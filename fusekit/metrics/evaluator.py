@@ -308,14 +308,12 @@ def vif_sums(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     np.divide(s12, g, out=g)
     sv = s12 * g
     np.subtract(s2, sv, out=sv)
-    # The reference's cases, folded: g is zeroed where σ1² or σ2² is below eps or g < 0, and there the
-    # numerator term vanishes whatever sv² is; σ1² below eps is zeroed for the denominator.
-    flat1 = s1 < eps
-    dead = g < 0
-    dead |= flat1
-    dead |= s2 < eps
-    np.copyto(g, 0.0, where=dead)
-    np.copyto(s1, 0.0, where=flat1)
+    # The reference's cases, folded: it zeroes g where g < 0, σ1² < eps or σ2² < eps, and there the numerator
+    # term vanishes whatever sv is. Here g < 0 is clipped to 0, σ1² < eps is zeroed (as the reference does for
+    # the denominator), which zeroes g²σ1² too (g is finite), and only σ2² < eps zeroes g itself.
+    np.maximum(g, 0.0, out=g)
+    np.copyto(s1, 0.0, where=s1 < eps)
+    np.copyto(g, 0.0, where=s2 < eps)
     np.maximum(sv, eps, out=sv)
     sv += noise
     g *= g
