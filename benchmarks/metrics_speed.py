@@ -16,7 +16,7 @@ time goes); exits 1 if the numbers disagree. Both run in the same process
 with the allocator setting `fusekit metrics` uses (fusekit/metrics/memory.py), BLAS threads pinned to 1 unless
 OPENBLAS_NUM_THREADS/OMP_NUM_THREADS say otherwise. The ratio is given for wall-clock time and for CPU time: on a
 machine shared with other jobs the CPU-time ratio is the steadier of the two (and the threaded wall-clock ratio
-needs idle cores to show).
+needs idle cores to show). The load average is printed before and after: the ratios mean little without it.
 """
 
 from __future__ import annotations
@@ -246,7 +246,9 @@ def main() -> int:
     keep_freed_memory()  # as `fusekit metrics` does; applies to both implementations alike
     triples = load_triples(args.triples)
     height, width = triples[0][1].shape
-    print(f"{len(triples)} MSRS triples of {width}x{height}, all 12 evaluator-convention metrics")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"{len(triples)} MSRS triples of {width}x{height}, all 12 evaluator-convention metrics; "
+          f"{cores} usable cores, load average {os.getloadavg()[0]:.2f}")
 
     sides = {"baseline": baseline, "fusekit, 1 thread": lambda f, a, b: compute(f, a, b, threads=1),
              "fusekit, default threads": compute}
@@ -289,7 +291,7 @@ def main() -> int:
         wall, cpu = (x / n for x in totals[side])
         print(f"{side + ':':<41} {wall * 1000:.1f} ms wall, {cpu * 1000:.1f} ms CPU per triple ({1 / wall:.1f} triples/s); "
               f"ratio {base_wall / wall:.1f}x (wall), {base_cpu / cpu:.1f}x (CPU)")
-    print(f"identical numbers (relative 1e-4): {'yes' if not mismatches else 'NO'}")
+    print(f"identical numbers (relative 1e-4): {'yes' if not mismatches else 'NO'}; load average now {os.getloadavg()[0]:.2f}")
     return 1 if mismatches else 0
 
 
