@@ -130,13 +130,12 @@ def qabf(t: Triple, equal_scale: float = 1.0, dtype=np.float64) -> float:
 def qabf_sums(sx: np.ndarray, sy: np.ndarray, equal_scale: float, dtype) -> tuple[float, float]:
     """(Σ gX·Qg·Qa / (0.9994·0.9879), Σ gX) over both sources, from the Sobel responses of [A, B, F]."""
     g = np.sqrt(sx * sx + sy * sy)
-    zero = sx == 0
+    # Whole-array division and np.where rather than masked ufuncs (where=, copyto): about twice as fast.
     with np.errstate(divide="ignore", invalid="ignore"):
-        angle = np.arctan(sy / sx)
-    np.copyto(angle, dtype(math.pi / 2), where=zero)
-    g_x, g_f = g[:2], g[2]
-    low, high = np.minimum(g_x, g_f), np.maximum(g_x, g_f)
-    ratio = np.divide(low, high, out=np.broadcast_to(dtype(equal_scale) * g_f, low.shape).copy(), where=low != high)
+        angle = np.where(sx == 0, dtype(math.pi / 2), np.arctan(sy / sx))
+        g_x, g_f = g[:2], g[2]
+        low, high = np.minimum(g_x, g_f), np.maximum(g_x, g_f)
+        ratio = np.where(low == high, dtype(equal_scale) * g_f, low / high)
     # Qg·Qa with Qg = 0.9994 / (1 + e^(−15(G − 0.5))) and Qa = 0.9879 / (1 + e^(−22(A − 0.8))),
     # A = 1 − |αX − αF| / (π/2), so −22(A − 0.8) = 22·|αX − αF|/(π/2) − 4.4.
     orientation = np.abs(angle[:2] - angle[2])
