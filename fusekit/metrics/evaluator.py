@@ -2,9 +2,10 @@
 `reference/METRICS.md` specifies it. FILM, TGIF and MTIF report these numbers.
 
 Values match the reference to a relative 1e-4 or better (the reference works partly in float32). This module works
-in float64, and in float32 only where that is exact or its rounding is far inside the tolerance: on grey levels
-(integers 0..255) for Qabf and SSIM. Work shared by several metrics (centred images, grey-level codes, the float32 [A, B, F] stack) is
-memoised on the `Triple`.
+in float64, and in float32 only where the evaluator itself does (Qabf) or where it is exact (SSIM's window sums of
+grey levels, integers 0..255). Work shared by several metrics (centred images, differences, grey-level
+codes, the float32 [A, B, F] stack) is memoised on the `Triple`. VIF, SSIM and Qabf work through the image in
+strips of `_STRIP_ROWS` output rows, so that their per-pixel temporaries stay in the CPU cache.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Turning what the caller passes (numpy arrays, torch tensors, colour or grey) into the grey float64 triples that
 the metric definitions work on, the way each convention's reference does it.
 
-A `Triple` also memoises intermediate results (Sobel responses, VIF moments, histograms codes) so that several
-metrics of one triple share the work.
+A `Triple` also memoises intermediate results (centred images, differences, grey-level codes, a float32 stack of
+the three images) so that several metrics of one triple share the work.
 """
 
 from __future__ import annotations
