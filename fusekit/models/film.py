@@ -68,20 +68,47 @@ def _pointwise(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     return F.linear(x, _weight(conv))
 
 
-def _depthwise_band(x: torch.Tensor, start: int, stop: int, expand, conv: nn.Conv2d) -> torch.Tensor:
+def _depthwise_band(x: torch.Tensor, start: int, stop: int, expand, conv: nn.Conv2d, above: torch.Tensor | None = None) -> torch.Tensor:
     """`dwconv3x3(expand(x))` for output rows [start, stop) of pixels-major x [B, H, W, C] → [B, rows, W, C'].
 
-    The halo rows come from `x` itself; zero padding applies only at the image border, as in the whole-image conv.
+    The halo rows come from `x` itself, or the row above from `above` (x's row start - 1 as it was before the
+    caller overwrote it); zero padding applies only at the image border, as in the whole-image conv.
     """
     height = x.shape[1]
-    low, high = max(start - _HALO, 0), min(stop + _HALO, height)
-    u = expand(x[:, low:high])
-    pad_top, pad_bottom = _HALO - (start - low), _HALO - (high - stop)
+    high = min(stop + _HALO, height)
+    if above is not None:
+        rows, pad_top = torch.cat([above, x[:, start:high]], dim=1), 0
+    else:
+        low = max(start - _HALO, 0)
+        rows, pad_top = x[:, low:high], _HALO - (start - low)
+    u = expand(rows)
+    pad_bottom = _HALO - (high - stop)
     if pad_top or pad_bottom:
         u = F.pad(u, (0, 0, 0, 0, pad_top, pad_bottom))
     # A channels-last view: oneDNN's depthwise kernel is several times faster on it than on NCHW.
     out = F.conv2d(u.permute(0, 3, 1, 2), conv.weight, padding=(0, 1), groups=conv.weight.shape[0])
     return out.permute(0, 2, 3, 1)
+
+
+def _prelu(x: torch.Tensor, act: nn.PReLU) -> torch.Tensor:
+    """`act(x)`. Without autograd a single-slope PReLU is `leaky_relu` with that slope (the same `x > 0 ? x : w x`),
+    applied in place to a fresh `x`: PyTorch's PReLU kernel is several times slower on channels-last data."""
+    if torch.is_grad_enabled() or act.weight.numel() != 1:
+        return act(x)
+    return F.leaky_relu_(x, act.weight.item())
+
+
+def _nearest_rows(size_in: tuple[int, int], size_out: tuple[int, int], device) -> torch.Tensor:
+    """Flat source index of every pixel of a `size_out` nearest resize of a `size_in` grid, in row-major order.
+
+    Taken from `F.interpolate` itself on the row and column numbers, so it picks exactly the pixels it picks;
+    gathering rows of a pixels-major [B, H*W, C] tensor with it is that resize without layout copies."""
+    def axis(n_in, n_out):
+        numbers = torch.arange(n_in, dtype=torch.float32, device=device).view(1, 1, -1)
+        return F.interpolate(numbers, size=n_out, mode="nearest").view(-1).long()
+
+    rows, columns = axis(size_in[0], size_out[0]), axis(size_in[1], size_out[1])
+    return (rows[:, None] * size_in[1] + columns[None, :]).view(-1)
 
 
 class ChannelNorm(nn.Module):
@@ -145,8 +172,13 @@ class ChannelAttention(nn.Module):
         # out(attention @ v) == (out ∘ blockdiag(attention)) @ v: one channels x channels 1x1 conv per image.
         weight = self.out.weight.view(channels, self.heads, per_head).float()
         mixing = torch.einsum("ohc,bhcd->bohd", weight, attention).reshape(batch, channels, channels).to(x.dtype)
-        # x + v @ mixing^T in one pass: the residual add is fused into the matrix product.
-        return torch.baddbmm(x.view(batch, -1, channels), values.view(batch, -1, channels), mixing.transpose(1, 2)).view_as(x)
+        if torch.is_grad_enabled():  # x + v @ mixing^T in one pass: the residual add is fused into the product
+            return torch.baddbmm(x.view(batch, -1, channels), values.view(batch, -1, channels), mixing.transpose(1, 2)).view_as(x)
+        # Without autograd the result overwrites v band by band: one full-resolution map fewer.
+        for start, stop in _band_slices(height, band_rows):
+            band = values[:, start:stop].reshape(batch, -1, channels)  # a view: whole rows of contiguous values
+            torch.add(x[:, start:stop].reshape(batch, -1, channels), band @ mixing.transpose(1, 2), out=band)
+        return values
 
 
 class GatedFeedForward(nn.Module):
@@ -159,19 +191,28 @@ class GatedFeedForward(nn.Module):
         self.depthwise = nn.Conv2d(2 * hidden, 2 * hidden, 3, padding=1, groups=2 * hidden, bias=False)
         self.project = nn.Conv2d(hidden, channels, 1, bias=False)
 
-    def add_band(self, y: torch.Tensor, norm: ChannelNorm, start: int, stop: int, out: torch.Tensor) -> None:
-        """out[:, start:stop] = y[:, start:stop] + FFN(y) there, for pixels-major y and out [B, H, W, C]. Without
-        autograd the residual add is fused into the last matrix product, which writes straight into `out`."""
-        h = _depthwise_band(y, start, stop, lambda rows: _pointwise(norm.pixels_major(rows), self.expand), self.depthwise)
+    def _hidden(self, y: torch.Tensor, norm: ChannelNorm, start: int, stop: int, above=None) -> torch.Tensor:
+        """gelu(gate) * value of output rows [start, stop) of pixels-major y (`above`: see `_depthwise_band`)."""
+        h = _depthwise_band(y, start, stop, lambda rows: _pointwise(norm.pixels_major(rows), self.expand), self.depthwise, above)
         gate, value = h.chunk(2, dim=-1)
-        if torch.is_grad_enabled():  # training: autograd takes neither `out=` nor the in-place product
-            out[:, start:stop] = y[:, start:stop] + _pointwise(F.gelu(gate) * value, self.project)
-            return
-        hidden = F.gelu(gate).mul_(value)
-        project = _weight(self.project).t()
-        for index in range(y.shape[0]):  # one image's rows [start, stop) are contiguous in y and out
-            torch.addmm(y[index, start:stop].reshape(-1, y.shape[-1]), hidden[index].reshape(-1, hidden.shape[-1]), project,
-                        out=out[index, start:stop].view(-1, out.shape[-1]))
+        if torch.is_grad_enabled():  # autograd takes no in-place product
+            return F.gelu(gate) * value
+        return F.gelu(gate).mul_(value)
+
+    def add_band(self, y: torch.Tensor, norm: ChannelNorm, start: int, stop: int, out: torch.Tensor) -> None:
+        """out[:, start:stop] = y[:, start:stop] + FFN(y) there, for pixels-major y and out [B, H, W, C]."""
+        out[:, start:stop] = y[:, start:stop] + _pointwise(self._hidden(y, norm, start, stop), self.project)
+
+    def add_in_place(self, y: torch.Tensor, norm: ChannelNorm, rows: int) -> None:
+        """y += FFN(y) for pixels-major y [B, H, W, C], without autograd, band by band from the top: each band's
+        residual add is fused into its last matrix product, which writes over y; the one original row the next
+        band's depthwise conv still reads is kept aside first."""
+        project, above = _weight(self.project).t(), None
+        for start, stop in _band_slices(y.shape[1], rows):
+            hidden = self._hidden(y, norm, start, stop, above)
+            above = y[:, stop - _HALO:stop].clone()
+            for index in range(y.shape[0]):  # one image's rows [start, stop) are contiguous in y
+                y[index, start:stop].view(-1, y.shape[-1]).addmm_(hidden[index].reshape(-1, hidden.shape[-1]), project)
 
 
 class TransformerBlock(nn.Module):
@@ -201,9 +242,13 @@ class TransformerBlock(nn.Module):
         x = x.permute(0, 2, 3, 1).contiguous()  # free when x is channels-last already
         rows = self.band_rows or max(1, self.band_pixels // x.shape[2])
         y = self.attn(x, self.attn_norm, rows)
-        out = torch.empty_like(y)
-        for start, stop in _band_slices(y.shape[1], rows):
-            self.ffn.add_band(y, self.ffn_norm, start, stop, out)
+        if torch.is_grad_enabled():  # training: autograd takes no in-place update of y
+            out = torch.empty_like(y)
+            for start, stop in _band_slices(y.shape[1], rows):
+                self.ffn.add_band(y, self.ffn_norm, start, stop, out)
+        else:
+            self.ffn.add_in_place(y, self.ffn_norm, rows)
+            out = y
         out = out.permute(0, 3, 1, 2)
         return out if self.channels_last_output else out.contiguous()
 
@@ -266,27 +311,29 @@ class GuidedBranch(nn.Module):
     def forward(self, x: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """Released: merge(cat(f, prelu(gate(resize(g, H x W))) + f)) with g the token-gated resize(to_tokens(f),
         288 x 384). Every 1x1 conv and PReLU works per pixel and nearest resizing only picks pixels, so they
-        commute: to_tokens, gate, its PReLU and merge's half that reads the gate run on the 288 x 384 grid, and
-        merge(cat(f, u + f)) = (W_f + W_u) f + W_u u + b needs no concatenation."""
-        features = self.block(self.stem_act(self.stem(x)))  # channels-last
+        commute: to_tokens, gate, its PReLU and merge's half that reads the gate (with merge's bias) run on the
+        288 x 384 grid, and merge(cat(f, u + f)) = (W_f + W_u) f + (W_u u + b) needs no concatenation. Both
+        resizes gather pixel rows of pixels-major data (`_nearest_rows`)."""
+        features = self.block(_prelu(self.stem(x), self.stem_act))  # channels-last
         if not self.use_text:
             return self.merge_act(self.merge(torch.cat([features, self.image_only(features)], dim=1)))
         batch, channels, height, width = features.shape
-        small = F.interpolate(features, size=self.token_grid, mode="nearest").flatten(2)  # [B, C, N], channels-last
+        pixels = features.permute(0, 2, 3, 1).reshape(batch, -1, channels)  # a view: features is channels-last
+        small = pixels.index_select(1, _nearest_rows((height, width), self.token_grid, x.device))  # [B, N, C]
         # The tokens are runs of 256 values of the [B, C, 288, 384] grid in NCHW memory order (they straddle rows,
         # as released): one matrix product writes to_tokens' output in that order.
-        grid = torch.baddbmm(self.to_tokens.bias.view(1, -1, 1), _weight(self.to_tokens).expand(batch, -1, -1), small)
+        grid = torch.baddbmm(self.to_tokens.bias.view(1, -1, 1), _weight(self.to_tokens).expand(batch, -1, -1),
+                             small.transpose(1, 2))
         tokens = grid.view(batch, -1, text.shape[-1])
         weights = self.cross_attention.mean_output(text, tokens)
         weights = weights / weights.abs().sum(-1, keepdim=True).clamp_min(1e-12)
         gated = (tokens * weights[:, None, :]).view_as(grid).transpose(1, 2)  # pixels-major view [B, N, C]
         w_features, w_guided = _weight(self.merge).split(channels, dim=1)
-        guided = F.linear(self.gate_act(F.linear(gated, _weight(self.gate), self.gate.bias)), w_guided)
-        guided = guided.view(batch, *self.token_grid, channels).permute(0, 3, 1, 2)
-        guided = F.interpolate(guided, size=(height, width), mode="nearest").permute(0, 2, 3, 1)  # [B, H, W, C]
-        merged = torch.addmm(self.merge.bias, features.permute(0, 2, 3, 1).reshape(-1, channels), (w_features + w_guided).t())
-        merged = merged.view_as(guided).add_(guided)
-        return self.merge_act(merged).permute(0, 3, 1, 2)  # channels-last [B, C, H, W]
+        guided = F.linear(_prelu(F.linear(gated, _weight(self.gate), self.gate.bias), self.gate_act), w_guided, self.merge.bias)
+        merged = guided.index_select(1, _nearest_rows(self.token_grid, (height, width), x.device))  # [B, H*W, C]
+        merged.view(-1, channels).addmm_(pixels.reshape(-1, channels), (w_features + w_guided).t())
+        merged = _prelu(merged, self.merge_act)
+        return merged.view(batch, height, width, channels).permute(0, 3, 1, 2)  # channels-last [B, C, H, W]
 
 
 class CrossAttentionBlock(nn.Module):
@@ -339,7 +386,10 @@ class FILM(nn.Module):
         b = b.contiguous(memory_format=torch.channels_last)
         for block in self.encoder:
             a, b = block(a, b, text)
-        x = self.reduce(self.fuse_block(torch.cat([a, b], dim=1)))
+        # Concatenated pixels-major, so the result is channels-last (torch.cat of two channels-last maps is not).
+        x = torch.cat([a.permute(0, 2, 3, 1), b.permute(0, 2, 3, 1)], dim=-1).permute(0, 3, 1, 2)
+        del a, b  # not needed any more: the widest block's peak memory holds neither
+        x = self.reduce(self.fuse_block(x))
         return torch.sigmoid(self.head(self.refine(x)))
 
 
