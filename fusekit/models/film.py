@@ -90,12 +90,26 @@ def _depthwise_band(x: torch.Tensor, start: int, stop: int, expand, conv: nn.Con
     return out.permute(0, 2, 3, 1)
 
 
-def _prelu(x: torch.Tensor, act: nn.PReLU) -> torch.Tensor:
+def prelu(x: torch.Tensor, act: nn.PReLU) -> torch.Tensor:
     """`act(x)`. Without autograd a single-slope PReLU is `leaky_relu` with that slope (the same `x > 0 ? x : w x`),
     applied in place to a fresh `x`: PyTorch's PReLU kernel is several times slower on channels-last data."""
     if torch.is_grad_enabled() or act.weight.numel() != 1:
         return act(x)
     return F.leaky_relu_(x, act.weight.item())
+
+
+def concat_channels(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """torch.cat([a, b], dim=1) as a channels-last map: concatenated pixels-major, so no layout copy follows
+    (torch.cat of two channels-last maps is a contiguous NCHW one, which the next block would transpose)."""
+    return torch.cat([a.permute(0, 2, 3, 1), b.permute(0, 2, 3, 1)], dim=-1).permute(0, 3, 1, 2)
+
+
+def channels_last_blocks(model: nn.Module) -> None:
+    """Every `TransformerBlock` of `model` returns channels-last maps: for networks whose full-resolution layers
+    all run channels-last (FILM, TGIF, MTIF), so no layout copies between layers."""
+    for module in model.modules():
+        if isinstance(module, TransformerBlock):
+            module.channels_last_output = True
 
 
 def _nearest_rows(size_in: tuple[int, int], size_out: tuple[int, int], device) -> torch.Tensor:
@@ -314,7 +328,7 @@ class GuidedBranch(nn.Module):
         commute: to_tokens, gate, its PReLU and merge's half that reads the gate (with merge's bias) run on the
         288 x 384 grid, and merge(cat(f, u + f)) = (W_f + W_u) f + (W_u u + b) needs no concatenation. Both
         resizes gather pixel rows of pixels-major data (`_nearest_rows`)."""
-        features = self.block(_prelu(self.stem(x), self.stem_act))  # channels-last
+        features = self.block(prelu(self.stem(x), self.stem_act))  # channels-last
         if not self.use_text:
             return self.merge_act(self.merge(torch.cat([features, self.image_only(features)], dim=1)))
         batch, channels, height, width = features.shape
@@ -329,10 +343,10 @@ class GuidedBranch(nn.Module):
         weights = weights / weights.abs().sum(-1, keepdim=True).clamp_min(1e-12)
         gated = (tokens * weights[:, None, :]).view_as(grid).transpose(1, 2)  # pixels-major view [B, N, C]
         w_features, w_guided = _weight(self.merge).split(channels, dim=1)
-        guided = F.linear(_prelu(F.linear(gated, _weight(self.gate), self.gate.bias), self.gate_act), w_guided, self.merge.bias)
+        guided = F.linear(prelu(F.linear(gated, _weight(self.gate), self.gate.bias), self.gate_act), w_guided, self.merge.bias)
         merged = guided.index_select(1, _nearest_rows(self.token_grid, (height, width), x.device))  # [B, H*W, C]
         merged.view(-1, channels).addmm_(pixels.reshape(-1, channels), (w_features + w_guided).t())
-        merged = _prelu(merged, self.merge_act)
+        merged = prelu(merged, self.merge_act)
         return merged.view(batch, height, width, channels).permute(0, 3, 1, 2)  # channels-last [B, C, H, W]
 
 
@@ -363,12 +377,7 @@ class FILM(nn.Module):
         self.reduce = nn.Conv2d(2 * c, c, 1)
         self.refine = nn.Sequential(TransformerBlock(c, heads, expansion), TransformerBlock(c, heads, expansion))
         self.head = nn.Conv2d(c, 1, 1)
-        self._channels_last()
-
-    def _channels_last(self) -> None:
-        for module in self.modules():
-            if isinstance(module, TransformerBlock):
-                module.channels_last_output = True
+        channels_last_blocks(self)
 
     def set_band_rows(self, rows: int) -> None:
         """Rows per band of every transformer block: a memory/speed trade-off that leaves the output unchanged."""
@@ -386,8 +395,7 @@ class FILM(nn.Module):
         b = b.contiguous(memory_format=torch.channels_last)
         for block in self.encoder:
             a, b = block(a, b, text)
-        # Concatenated pixels-major, so the result is channels-last (torch.cat of two channels-last maps is not).
-        x = torch.cat([a.permute(0, 2, 3, 1), b.permute(0, 2, 3, 1)], dim=-1).permute(0, 3, 1, 2)
+        x = concat_channels(a, b)
         del a, b  # not needed any more: the widest block's peak memory holds neither
         x = self.reduce(self.fuse_block(x))
         return torch.sigmoid(self.head(self.refine(x)))

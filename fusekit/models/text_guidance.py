@@ -74,14 +74,19 @@ class TextGuidedModulation(nn.Module):
         tokens = self.norm(pooled.flatten(2).transpose(1, 2))  # [B, h*w, C]
         attended, weights = self.attention(text.to(tokens.dtype), tokens, tokens, need_weights=self.use_map,
                                            average_attn_weights=True)  # [B, L, C], [B, L, h*w]
-        update = features
+        # features + project(features ⊙ gate ⊙ map) computed per pixel as features + b + map ⊙ (W diag(gate)) f:
+        # the gate folds into the 1x1 conv's weight and the map (one value per pixel) into its output.
+        weight = self.project.weight.view(channels, channels).expand(batch, -1, -1)
         if self.gate is not None:
-            update = update * torch.sigmoid(self.gate(attended.mean(dim=1)))[:, :, None, None]
+            weight = weight * torch.sigmoid(self.gate(attended.mean(dim=1)))[:, None, :]
+        pixels = features.permute(0, 2, 3, 1).reshape(batch, -1, channels)  # a view of a channels-last map
+        mixed = pixels @ weight.transpose(1, 2)
         if self.use_map:
             where = weights.mean(dim=1)
             where = where / where.amax(dim=1, keepdim=True).clamp_min(1e-12)
             where = where.view(batch, 1, grid_h, grid_w)
             if (grid_h, grid_w) != (height, width):
                 where = F.interpolate(where, size=(height, width), mode="bilinear", align_corners=False)
-            update = update * where
-        return features + self.project(update)
+            mixed = mixed * where.view(batch, -1, 1)
+        out = (mixed + self.project.bias).add_(pixels)
+        return out.view(batch, height, width, channels).permute(0, 3, 1, 2)  # channels-last [B, C, H, W]
