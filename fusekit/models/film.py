@@ -68,26 +68,24 @@ def _pointwise(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     return F.linear(x, _weight(conv))
 
 
-def _depthwise_band(x: torch.Tensor, start: int, stop: int, expand, conv: nn.Conv2d, above: torch.Tensor | None = None) -> torch.Tensor:
-    """`dwconv3x3(expand(x))` for output rows [start, stop) of pixels-major x [B, H, W, C] → [B, rows, W, C'].
-
-    The halo rows come from `x` itself, or the row above from `above` (x's row start - 1 as it was before the
-    caller overwrote it); zero padding applies only at the image border, as in the whole-image conv.
-    """
+def _band_rows(x: torch.Tensor, start: int, stop: int, above: torch.Tensor | None = None):
+    """(rows, pad_top, pad_bottom): the rows of pixels-major x [B, H, W, C] that a 3x3 depthwise conv reads for
+    output rows [start, stop), and the zero rows it still needs at the image border. The row above comes from
+    `above` when given (x's row start - 1 as it was before the caller overwrote it)."""
     height = x.shape[1]
     high = min(stop + _HALO, height)
     if above is not None:
-        rows, pad_top = torch.cat([above, x[:, start:high]], dim=1), 0
-    else:
-        low = max(start - _HALO, 0)
-        rows, pad_top = x[:, low:high], _HALO - (start - low)
-    u = expand(rows)
-    pad_bottom = _HALO - (high - stop)
+        return torch.cat([above, x[:, start:high]], dim=1), 0, _HALO - (high - stop)
+    low = max(start - _HALO, 0)
+    return x[:, low:high], _HALO - (start - low), _HALO - (high - stop)
+
+
+def _depthwise(u: torch.Tensor, pad_top: int, pad_bottom: int, weight: torch.Tensor) -> torch.Tensor:
+    """3x3 depthwise conv of pixels-major rows u [B, rows, W, C] (halo rows included) → [B, rows - 2, W, C]."""
     if pad_top or pad_bottom:
         u = F.pad(u, (0, 0, 0, 0, pad_top, pad_bottom))
     # A channels-last view: oneDNN's depthwise kernel is several times faster on it than on NCHW.
-    out = F.conv2d(u.permute(0, 3, 1, 2), conv.weight, padding=(0, 1), groups=conv.weight.shape[0])
-    return out.permute(0, 2, 3, 1)
+    return F.conv2d(u.permute(0, 3, 1, 2), weight, padding=(0, 1), groups=weight.shape[0]).permute(0, 2, 3, 1)
 
 
 def prelu(x: torch.Tensor, act: nn.PReLU) -> torch.Tensor:
@@ -164,11 +162,9 @@ class ChannelAttention(nn.Module):
         k_sq = torch.zeros_like(q_sq)
         values = torch.empty_like(x)
 
-        def expand(rows):
-            return _pointwise(norm.pixels_major(rows), self.qkv)
-
         for start, stop in _band_slices(height, band_rows):
-            qkv = _depthwise_band(x, start, stop, expand, self.qkv_depthwise)
+            rows, pad_top, pad_bottom = _band_rows(x, start, stop)
+            qkv = _depthwise(_pointwise(norm.pixels_major(rows), self.qkv), pad_top, pad_bottom, self.qkv_depthwise.weight)
             q, k, v = qkv.split(channels, dim=-1)
             values[:, start:stop] = v
             q = q.reshape(batch, -1, self.heads, per_head).float()  # views of qkv (no copy) in fp32
@@ -206,9 +202,13 @@ class GatedFeedForward(nn.Module):
         self.project = nn.Conv2d(hidden, channels, 1, bias=False)
 
     def _hidden(self, y: torch.Tensor, norm: ChannelNorm, start: int, stop: int, above=None) -> torch.Tensor:
-        """gelu(gate) * value of output rows [start, stop) of pixels-major y (`above`: see `_depthwise_band`)."""
-        h = _depthwise_band(y, start, stop, lambda rows: _pointwise(norm.pixels_major(rows), self.expand), self.depthwise, above)
-        gate, value = h.chunk(2, dim=-1)
+        """gelu(gate) * value of output rows [start, stop) of pixels-major y (`above`: see `_band_rows`). The gate
+        and value halves are computed apart (the same per-channel arithmetic): GELU on a contiguous map is ~2.5x
+        faster than on a strided half, and two 4x-wide products than one 8x-wide."""
+        rows, pad_top, pad_bottom = _band_rows(y, start, stop, above)
+        normed = norm.pixels_major(rows)
+        halves = zip(_weight(self.expand).chunk(2), self.depthwise.weight.chunk(2))
+        gate, value = (_depthwise(F.linear(normed, expand), pad_top, pad_bottom, depthwise) for expand, depthwise in halves)
         if torch.is_grad_enabled():  # autograd takes no in-place product
             return F.gelu(gate) * value
         return F.gelu(gate).mul_(value)
