@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .film import TransformerBlock, channels_last_blocks, concat_channels, prelu
+from .film import TransformerBlock, channels_last_blocks, concat_channels, conv3x3, prelu
 from .text_guidance import TextAdapter, TextGuidedModulation
 
 LEVELS = ("text_detail", "text_structure", "text_semantic")
@@ -103,7 +103,7 @@ class Stage(nn.Module):
 
     def forward(self, x: torch.Tensor, text: torch.Tensor | None) -> torch.Tensor:
         conv, act = self.embed
-        features = self.cnn(self.transformer(prelu(conv(x), act)))
+        features = self.cnn(self.transformer(prelu(conv3x3(x, conv) if conv.stride == (1, 1) else conv(x), act)))
         return features if self.guide is None else self.guide(features, text)
 
 

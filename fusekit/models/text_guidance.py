@@ -87,6 +87,8 @@ class TextGuidedModulation(nn.Module):
             where = where.view(batch, 1, grid_h, grid_w)
             if (grid_h, grid_w) != (height, width):
                 where = F.interpolate(where, size=(height, width), mode="bilinear", align_corners=False)
-            mixed = mixed * where.view(batch, -1, 1)
-        out = (mixed + self.project.bias).add_(pixels)
+            out = torch.addcmul(pixels, mixed, where.view(batch, -1, 1))
+        else:
+            out = mixed.add_(pixels)
+        out = out.add_(self.project.bias)
         return out.view(batch, height, width, channels).permute(0, 3, 1, 2)  # channels-last [B, C, H, W]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .film import TransformerBlock, channels_last_blocks, concat_channels
+from .film import TransformerBlock, channels_last_blocks, concat_channels, conv3x3
 from .text_guidance import TextAdapter, TextGuidedModulation
 
 
@@ -84,7 +84,7 @@ class GuidedEncoder(nn.Module):
         ) if config.use_text else None
 
     def forward(self, image: torch.Tensor, text: torch.Tensor | None) -> torch.Tensor:
-        features = self.embed(image)
+        features = conv3x3(image, self.embed)
         for index, block in enumerate(self.blocks):
             features = block(features)
             if self.guides is not None:
