@@ -302,19 +302,27 @@ class TextToImageAttention(nn.Module):
 
     def mean_output(self, text: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """mean over text tokens of MHA(query=text [B, L, D], key=value=tokens [B, N, D]) → [B, D]."""
-        batch, length, dim = text.shape
-        per_head = dim // self.heads
-        w_q, w_k, w_v = self.in_proj_weight.chunk(3)
-        b_q, b_k, b_v = self.in_proj_bias.chunk(3)
-        q = F.linear(text, w_q, b_q).view(batch, length, self.heads, per_head).transpose(1, 2)
-        # Each head's keys made contiguous: the product with a strided [N, 32] view is several times slower.
-        k = F.linear(tokens, w_k, b_k).view(batch, -1, self.heads, per_head).transpose(1, 2).contiguous()
-        weights = ((q * (1.0 / math.sqrt(per_head))) @ k.transpose(-1, -2)).softmax(-1)  # [B, heads, L, N]
-        # mean_L(weights @ (tokens W_v^T + b_v)) == (mean_L(weights) @ tokens) W_v^T + b_v (rows sum to one).
-        pooled = weights.mean(2) @ tokens  # [B, heads, D]
-        w_v = w_v.view(self.heads, per_head, dim)
-        attended = torch.einsum("bhd,hcd->bhc", pooled, w_v).reshape(batch, dim) + b_v
-        return self.out_proj(attended)
+        return mean_attention(text, tokens, self.in_proj_weight, self.in_proj_bias, self.out_proj, self.heads)[0]
+
+
+def mean_attention(text: torch.Tensor, tokens: torch.Tensor, in_proj_weight: torch.Tensor, in_proj_bias: torch.Tensor,
+                   out_proj: nn.Linear, heads: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Of the multi-head attention `nn.MultiheadAttention` computes with these parameters for query=text
+    [B, L, D] and key=value=tokens [B, N, D]: (the mean over text tokens of its output [B, D], its attention
+    weights averaged over heads and text tokens [B, N]). That mean is linear in the weights, so the value
+    projection is applied once to the token-averaged weights instead of to all N tokens."""
+    batch, length, dim = text.shape
+    per_head = dim // heads
+    w_q, w_k, w_v = in_proj_weight.chunk(3)
+    b_q, b_k, b_v = in_proj_bias.chunk(3)
+    q = F.linear(text, w_q, b_q).view(batch, length, heads, per_head).transpose(1, 2)
+    # Each head's keys made contiguous: the product with a strided [N, per_head] view is several times slower.
+    k = F.linear(tokens, w_k, b_k).view(batch, -1, heads, per_head).transpose(1, 2).contiguous()
+    weights = ((q * (1.0 / math.sqrt(per_head))) @ k.transpose(-1, -2)).softmax(-1).mean(2)  # [B, heads, N]
+    # mean_L(weights @ (tokens W_v^T + b_v)) == (mean_L(weights) @ tokens) W_v^T + b_v (rows sum to one).
+    pooled = weights @ tokens  # [B, heads, D]
+    attended = torch.einsum("bhd,hcd->bhc", pooled, w_v.view(heads, per_head, dim)).reshape(batch, dim) + b_v
+    return out_proj(attended), weights.mean(1)
 
 
 class GuidedBranch(nn.Module):

@@ -86,7 +86,7 @@ class CNNBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         first, act, second = self.body
-        return x + second(prelu(first(x), act))
+        return second(prelu(first(x), act)).add_(x)
 
 
 class Stage(nn.Module):
