@@ -18,6 +18,10 @@ projections unused).
 
 Keys and values come from the feature map average-pooled by ``kv_stride`` (attention over every pixel of a
 640 × 480 image would hold L × 307200 weights per head); the spatial map is upsampled back bilinearly.
+
+The update is computed per pixel as ``F + b + map ⊙ ((W diag(gate)) F)`` from the attention's token means alone
+(`fusekit.models.film.mean_attention`): the same arithmetic up to rounding, without a full-resolution product
+per factor (benchmarks/tgif_mtif_speed.py checks it against the plain formulation).
 """
 
 from __future__ import annotations
