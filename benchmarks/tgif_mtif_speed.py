@@ -308,13 +308,14 @@ def main() -> None:
         name, which = args.child
         torch.save(measure(name, which, args), Path(args.scratch) / f"{name}_{which}.pt")
         return
-    args.scratch = args.scratch or tempfile.mkdtemp()
-    agree = True
-    for name in args.models:
-        save_inputs(name, Path(args.scratch), args.seed)
-        report = compare(name, args)
-        print(json.dumps(report, indent=2), flush=True)
-        agree &= report["forward_max_abs_diff"] <= RAW_TOLERANCE and report["png_max_level_diff"] <= LEVEL_TOLERANCE
+    with tempfile.TemporaryDirectory() as scratch:  # checkpoints, text features, outputs (unless --scratch)
+        args.scratch = args.scratch or scratch
+        agree = True
+        for name in args.models:
+            save_inputs(name, Path(args.scratch), args.seed)
+            report = compare(name, args)
+            print(json.dumps(report, indent=2), flush=True)
+            agree &= report["forward_max_abs_diff"] <= RAW_TOLERANCE and report["png_max_level_diff"] <= LEVEL_TOLERANCE
     if not agree:
         raise SystemExit(f"tgif_mtif_speed: outputs differ by more than {RAW_TOLERANCE} raw or {LEVEL_TOLERANCE} grey level")
 
