@@ -7,11 +7,12 @@ so a change to the CLI or the log format is made once.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import numpy as np
 import torch
-from conftest import TRAIN, pair_paths, run_fusekit
+from conftest import REPO, TRAIN, pair_paths, run_fusekit
 
 from fusekit.io.images import read_image, to_grey, write_image
 from fusekit.models.checkpoints import load_model, save_checkpoint
@@ -102,3 +103,25 @@ def log_rows(run) -> list[dict]:
 def logged_losses(run) -> list[float]:
     """The training losses a run logged, in step order."""
     return [row["loss"] for row in log_rows(run) if row["kind"] == "train"]
+
+
+def assert_matches_plain_transcription(model: torch.nn.Module, a: torch.Tensor, b: torch.Tensor, guidance: dict) -> None:
+    """`model` (tgif or mtif, paper-default config) computes what the plain transcription in
+    benchmarks/tgif_mtif_speed.py computes with the same weights, to 1e-5, with and without autograd (fusekit's
+    blocks take different paths). The weights are perturbed first, so that no norm, temperature or PReLU sits at
+    its initial value and the output is not near constant."""
+    spec = importlib.util.spec_from_file_location("tgif_mtif_speed", REPO / "benchmarks" / "tgif_mtif_speed.py")
+    transcriptions = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(transcriptions)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.1 * torch.randn(parameter.shape, generator=generator))
+    plain = {"TGIF": transcriptions.PlainTGIF, "MTIF": transcriptions.PlainMTIF}[type(model).__name__](model.config)
+    plain.load_state_dict(transcriptions.plain_state(model.state_dict()))
+    with torch.no_grad():
+        want = plain.eval()(a, b, **guidance)
+        assert want.std() > 0.01
+        assert (model.eval()(a, b, **guidance) - want).abs().max().item() < 1e-5
+    with torch.enable_grad():
+        assert (model(a, b, **guidance) - want).abs().max().item() < 1e-5

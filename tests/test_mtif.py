@@ -13,6 +13,7 @@ import pytest
 import torch
 from conftest import pair_paths, run_fusekit
 from model_checks import (assert_checkpoint_round_trip, assert_every_parameter_learns, assert_fuse_cli_matches,
+                          assert_matches_plain_transcription,
                           grey_crop, grey_tensors, log_rows, logged_losses, training_pair)
 from scipy import ndimage
 
@@ -179,3 +180,9 @@ def test_fusekit_train_steps_reduce_the_loss(tmp_path):
     assert result.returncode == 0, result.stderr.decode()
     assert json.load(open(tmp_path / "without" / "run.json"))["settings"]["paper_augment"] is False
     assert logged_losses(tmp_path / "without")[0] != pytest.approx(losses[0], rel=1e-3)
+
+
+def test_paper_default_network_matches_its_plain_transcription():
+    torch.manual_seed(0)
+    model = MTIF(MTIFConfig())
+    assert_matches_plain_transcription(model, *grey_crop("IVF", "MSRS", "00040N", 48, 72), level_text(tokens=20))

@@ -13,6 +13,7 @@ import pytest
 import torch
 from conftest import pair_paths, run_fusekit
 from model_checks import (assert_checkpoint_round_trip, assert_every_parameter_learns, assert_fuse_cli_matches,
+                          assert_matches_plain_transcription,
                           grey_crop, grey_tensors, logged_losses, training_pair)
 
 from fusekit.io.formats import read_checkpoint, write_safetensors
@@ -138,3 +139,9 @@ def test_fusekit_train_steps_reduce_the_loss(tmp_path):
     losses = logged_losses(tmp_path / "run")
     assert len(losses) == 8 and losses[-1] < 0.9 * losses[0], losses
     assert json.loads(read_checkpoint(tmp_path / "run" / "model.safetensors")[1]["config"])["dim"] == 8
+
+
+def test_paper_default_network_matches_its_plain_transcription():
+    torch.manual_seed(0)
+    model = TGIF(TGIFConfig())
+    assert_matches_plain_transcription(model, *grey_crop("IVF", "MSRS", "00040N", 48, 72), {"text": text_tokens(tokens=20)})

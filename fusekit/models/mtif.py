@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .film import TransformerBlock
+from .film import TransformerBlock, channels_last_blocks, concat_channels, conv3x3, prelu
 from .text_guidance import TextAdapter, TextGuidedModulation
 
 LEVELS = ("text_detail", "text_structure", "text_semantic")
@@ -85,7 +85,8 @@ class CNNBlock(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
+        first, act, second = self.body
+        return second(prelu(first(x), act)).add_(x)
 
 
 class Stage(nn.Module):
@@ -101,7 +102,8 @@ class Stage(nn.Module):
                       if config.use_text else None)
 
     def forward(self, x: torch.Tensor, text: torch.Tensor | None) -> torch.Tensor:
-        features = self.cnn(self.transformer(self.embed(x)))
+        conv, act = self.embed
+        features = self.cnn(self.transformer(prelu(conv3x3(x, conv) if conv.stride == (1, 1) else conv(x), act)))
         return features if self.guide is None else self.guide(features, text)
 
 
@@ -150,6 +152,7 @@ class MTIF(nn.Module):
             *(TransformerBlock(last, config.heads, expansion) for _ in range(config.decoder_blocks - 1)),
             nn.Conv2d(last, 1, kernel_size=1),
         )
+        channels_last_blocks(self)
 
     @staticmethod
     def _stages(config: MTIFConfig) -> nn.ModuleList:
@@ -165,6 +168,8 @@ class MTIF(nn.Module):
                 raise ValueError(f"MTIF needs the per-level text features {', '.join(missing)} "
                                  "(from fusekit encode-text on MTIF's three-level descriptions)")
             texts = [adapter(guidance[name]) for adapter, name in zip(self.adapters, LEVELS)]
+        # Channels-last at full resolution: oneDNN's fast convolutions and no layout copies between layers.
+        a, b = (x.contiguous(memory_format=torch.channels_last) for x in (a, b))
         stages_a, stages_b = self.branches[0], self.branches[-1]
         levels = []
         for stage_a, stage_b, text in zip(stages_a, stages_b, texts):
@@ -174,7 +179,7 @@ class MTIF(nn.Module):
 
     def _decode(self, last: tuple[torch.Tensor, torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
         """I_out = D(M(F_tv1^L, F_tv2^L)), M = channel concatenation."""
-        return torch.sigmoid(resize_to(self.decoder(torch.cat(last, dim=1)), size))
+        return torch.sigmoid(resize_to(self.decoder(concat_channels(*last)), size))
 
     def training_outputs(self, a: torch.Tensor, b: torch.Tensor, **guidance) -> dict[str, torch.Tensor]:
         """``fused`` plus, with the multi-grained loss, the level-1 and level-2 decoded images."""

@@ -18,6 +18,10 @@ projections unused).
 
 Keys and values come from the feature map average-pooled by ``kv_stride`` (attention over every pixel of a
 640 × 480 image would hold L × 307200 weights per head); the spatial map is upsampled back bilinearly.
+
+The update is computed per pixel as ``F + b + map ⊙ ((W diag(gate)) F)`` from the attention's token means alone
+(`fusekit.models.film.mean_attention`): the same arithmetic up to rounding, without a full-resolution product
+per factor (benchmarks/tgif_mtif_speed.py checks it against the plain formulation).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .film import mean_attention
 
 
 class TextAdapter(nn.Module):
@@ -72,16 +78,25 @@ class TextGuidedModulation(nn.Module):
             pooled = F.adaptive_avg_pool2d(features, grid)
         grid_h, grid_w = pooled.shape[-2:]
         tokens = self.norm(pooled.flatten(2).transpose(1, 2))  # [B, h*w, C]
-        attended, weights = self.attention(text.to(tokens.dtype), tokens, tokens, need_weights=self.use_map,
-                                           average_attn_weights=True)  # [B, L, C], [B, L, h*w]
-        update = features
+        # Only the means over text tokens of the attention's output and weights are used: `mean_attention` computes
+        # just those from the nn.MultiheadAttention's parameters.
+        attention = self.attention
+        attended, where = mean_attention(text.to(tokens.dtype), tokens, attention.in_proj_weight, attention.in_proj_bias,
+                                         attention.out_proj, attention.num_heads)  # [B, C], [B, h*w]
+        # features + project(features ⊙ gate ⊙ map) computed per pixel as features + b + map ⊙ (W diag(gate)) f:
+        # the gate folds into the 1x1 conv's weight and the map (one value per pixel) into its output.
+        weight = self.project.weight.view(channels, channels).expand(batch, -1, -1)
         if self.gate is not None:
-            update = update * torch.sigmoid(self.gate(attended.mean(dim=1)))[:, :, None, None]
+            weight = weight * torch.sigmoid(self.gate(attended))[:, None, :]
+        pixels = features.permute(0, 2, 3, 1).reshape(batch, -1, channels)  # a view of a channels-last map
+        mixed = pixels @ weight.transpose(1, 2)
         if self.use_map:
-            where = weights.mean(dim=1)
             where = where / where.amax(dim=1, keepdim=True).clamp_min(1e-12)
             where = where.view(batch, 1, grid_h, grid_w)
             if (grid_h, grid_w) != (height, width):
                 where = F.interpolate(where, size=(height, width), mode="bilinear", align_corners=False)
-            update = update * where
-        return features + self.project(update)
+            out = torch.addcmul(pixels, mixed, where.view(batch, -1, 1))
+        else:
+            out = mixed.add_(pixels)
+        out = out.add_(self.project.bias)
+        return out.view(batch, height, width, channels).permute(0, 3, 1, 2)  # channels-last [B, C, H, W]

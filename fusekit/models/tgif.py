@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .film import TransformerBlock
+from .film import TransformerBlock, channels_last_blocks, concat_channels, conv3x3
 from .text_guidance import TextAdapter, TextGuidedModulation
 
 
@@ -84,7 +84,7 @@ class GuidedEncoder(nn.Module):
         ) if config.use_text else None
 
     def forward(self, image: torch.Tensor, text: torch.Tensor | None) -> torch.Tensor:
-        features = self.embed(image)
+        features = conv3x3(image, self.embed)
         for index, block in enumerate(self.blocks):
             features = block(features)
             if self.guides is not None:
@@ -106,6 +106,7 @@ class TGIF(nn.Module):
         self.decoder = nn.Sequential(*(TransformerBlock(config.dim, config.heads, config.ffn_expansion)
                                        for _ in range(config.decoder_blocks)))
         self.head = nn.Conv2d(config.dim, 1, kernel_size=3, padding=1)
+        channels_last_blocks(self)
 
     def forward(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor | None = None) -> torch.Tensor:
         aligned = None
@@ -113,6 +114,8 @@ class TGIF(nn.Module):
             if text is None:
                 raise ValueError("TGIF needs the pair's text features (`text`, from fusekit encode-text)")
             aligned = self.adapter(text)
+        # Channels-last at full resolution: oneDNN's fast convolutions and no layout copies between layers.
+        a, b = (x.contiguous(memory_format=torch.channels_last) for x in (a, b))
         # With a shared encoder both sources use encoders[0]; otherwise B has its own, encoders[1].
-        features = torch.cat((self.encoders[0](a, aligned), self.encoders[-1](b, aligned)), dim=1)
+        features = concat_channels(self.encoders[0](a, aligned), self.encoders[-1](b, aligned))
         return torch.sigmoid(self.head(self.decoder(self.fuse(features))))
