@@ -59,9 +59,7 @@ class CompactConfig:
     downsample: int = 8  # input size / context-map size (a power of two ≥ 4)
     detail_sigma: float = 2.0  # σ of the Gaussian that separates base and detail layers (pixels)
     text_hidden: int = 64  # width of the text vector
-
-
-CORRECTIONS = ("contrast", "gain", "shadow_gamma", "highlight_gamma", "detail")  # per source, see the module doc
+    restore_channels: int = 16  # width of each source's text-conditioned restoration network
 
 
 class TextSummary(nn.Module):
@@ -103,6 +101,38 @@ def _zero_linear(width_in: int, width_out: int) -> nn.Linear:
     return layer
 
 
+class SourceRestorer(nn.Module):
+    """One source's text-conditioned restoration: ``x' = clip(x + g(t) · R(x, t), 0, 1)``.
+
+    What to correct comes from the words, how much from the pixels: ``t`` (this source's text vector) sets a gate
+    g ∈ (0, 1) and a FiLM scale/shift of every hidden layer, while R, four 3x3 convolutions (dilations 1, 2, 4,
+    1: a 17-pixel footprint) over [x, local mean, local spread, fine detail], reads how dark, flat, noisy or soft
+    the image is where it is. Trained with the clean source as its target when the text names the degradation and
+    with the input itself when the text names nothing (`fusekit.app.train.degraded`), so a finding in the text is
+    what switches a correction on: the same degraded image is left as it is under a text that does not name it.
+    The last convolution starts at zero, so an untrained restorer is the identity."""
+
+    def __init__(self, config: "CompactConfig"):
+        super().__init__()
+        c = config.restore_channels
+        self.convs = nn.ModuleList([nn.Conv2d(4, c, 3, padding=1), nn.Conv2d(c, c, 3, padding=2, dilation=2),
+                                    nn.Conv2d(c, c, 3, padding=4, dilation=4)])
+        self.out = nn.Conv2d(c, 1, 3, padding=1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+        self.film = _zero_linear(config.text_hidden, 2 * c * len(self.convs))
+        self.gate = nn.Linear(config.text_hidden, 1)
+
+    def forward(self, x: torch.Tensor, mean: torch.Tensor, spread: torch.Tensor, detail: torch.Tensor,
+                text: torch.Tensor) -> torch.Tensor:
+        films = self.film(text)[:, :, None, None].chunk(2 * len(self.convs), dim=1)
+        h = torch.cat([x, mean, spread, detail], dim=1)
+        for index, conv in enumerate(self.convs):
+            h = F.leaky_relu(conv(h) * (1 + films[2 * index]) + films[2 * index + 1], 0.1)
+        gate = torch.sigmoid(self.gate(text))[:, :, None, None]
+        return (x + gate * self.out(h)).clamp(0.0, 1.0)
+
+
 class CompactFusion(nn.Module):
     """forward(a, b, text) → fused; a, b: [B, 1, H, W] in [0, 1]; text: [B, L, text_dim]."""
 
@@ -133,7 +163,8 @@ class CompactFusion(nn.Module):
         nn.init.zeros_(self.decode[-1].weight)
         nn.init.zeros_(self.decode[-1].bias)
         self.text_summary = TextSummary(config)
-        self.correction = _zero_linear(config.text_hidden, 2 * len(CORRECTIONS))
+        self.source_text = nn.Sequential(nn.Linear(config.text_hidden, 2 * config.text_hidden), nn.LeakyReLU(0.1))
+        self.restore = nn.ModuleList([SourceRestorer(config), SourceRestorer(config)])  # A, B
         self.film_features = _zero_linear(config.text_hidden, 2 * c)
         self.film_context = _zero_linear(config.text_hidden, 2 * k)
         # Learned contrast gates, one scalar each, zero at initialisation: they add k·(base_A − base_B) to the base
@@ -166,21 +197,25 @@ class CompactFusion(nn.Module):
         small = F.avg_pool2d(small, 7, stride=1, padding=3, count_include_pad=False)
         return upsample(small, 8, x.shape[-2:])
 
-    def correct(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
-        """One source [B, 1, H, W] corrected by its five text-predicted numbers [B, 5] (all 0: unchanged)."""
-        contrast, gain, shadow, highlight, detail = (params[:, i].view(-1, 1, 1, 1) for i in range(len(CORRECTIONS)))
+    def correct(self, x: torch.Tensor, role: int, text: torch.Tensor) -> torch.Tensor:
+        """Source `role` (0: A, 1: B) [B, 1, H, W] restored as its text vector [B, text_hidden] says."""
         mean = self.local_mean(x)
-        x = (mean + torch.exp(contrast) * (x - mean)).clamp(1e-4, 1.0)
-        x = (torch.exp(gain) * x).clamp(1e-4, 1.0) ** torch.exp(shadow)
-        x = 1.0 - (1.0 - x).clamp(1e-4, 1.0) ** torch.exp(highlight)
-        base, rest = self.split(x)
-        return (base + F.softplus(detail + _SOFTPLUS_ONE) * rest).clamp(0.0, 1.0)
+        spread = (self.local_mean(x * x) - mean * mean).clamp(min=0.0).sqrt()
+        return self.restore[role](x, mean, spread, self.split(x)[1], text)
+
+    def training_outputs(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor) -> dict:
+        """The fused image and the two restored sources (the loss compares those with the clean sources)."""
+        return self._run(a, b, text)
 
     def forward(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        return self._run(a, b, text)["fused"]
+
+    def _run(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor) -> dict:
         height, width = a.shape[-2:]
         summary = self.text_summary(text.to(a.dtype))
-        params_a, params_b = self.correction(summary).chunk(2, dim=1)
-        a, b = self.correct(a, params_a), self.correct(b, params_b)
+        text_a, text_b = self.source_text(summary).chunk(2, dim=1)
+        a, b = self.correct(a, 0, text_a), self.correct(b, 1, text_b)
+        restored = {"restored_a": a, "restored_b": b}
         (base_a, detail_a), (base_b, detail_b) = self.split(a), self.split(b)
         scale, shift = self.film_features(summary)[:, :, None, None].chunk(2, dim=1)
         features = self.encode(torch.cat([a, b, detail_a, detail_b], dim=1)) * (1 + scale) + shift
@@ -202,4 +237,4 @@ class CompactFusion(nn.Module):
         gain = F.softplus(maps[:, 2:] + _SOFTPLUS_ONE)
         base = w_base * base_a + (1 - w_base) * base_b
         detail = w_detail * detail_a + (1 - w_detail) * detail_b
-        return (base + gain * detail).clamp(0.0, 1.0)
+        return {"fused": (base + gain * detail).clamp(0.0, 1.0), **restored}
