@@ -9,10 +9,11 @@ full-resolution path is a handful of narrow convolutions:
 0. Text (`TextSummary`): the tokens [B, L, text_dim] are projected to `context_channels`, mixed along the sequence
    by three dilated 1-D convolutions (15 tokens of context, so "the visible image is ... noisy" reads as one
    phrase) and pooled by maximum and mean over the tokens into one `text_hidden` vector per pair.
-1. Correction (text-gated, per source, identity at initialisation): from that vector, five numbers per source set
-   a contrast gain around the source's local mean level, an exposure gain, a shadow gamma x^γ, a highlight gamma
-   1 − (1 − x)^γ and a detail gain (below 1 suppresses noise, above 1 sharpens). The network sees the corrected
-   sources; what to correct comes from the words only.
+1. Restoration (text-conditioned, per source, identity at initialisation, `SourceRestorer`): the text vector,
+   split into one vector per source, gates and FiLM-modulates a small residual network over the source, its local
+   mean and spread and its fine detail. The words say what to correct ("the visible image is dark and noisy"),
+   the pixels how much; trained against the clean source when the text names a degradation and against the input
+   when it does not, so the text is what switches a correction on.
 2. Split: each corrected source is a base (Gaussian blur, σ = `detail_sigma`) plus a detail layer (the rest), the
    classic two-scale decomposition of multi-scale fusion; the network decides how to combine the layers.
 3. Encoder (full resolution): two 3x3 convolutions over [A, B, detail A, detail B] → `channels` features,
@@ -25,7 +26,7 @@ full-resolution path is a handful of narrow convolutions:
    plus a learned scalar times the sources' difference in brightness resp. local detail activity) and a detail
    gain g (softplus, 1 at initialisation). The fused image is
    ``clip(w_b·base_A + (1 − w_b)·base_B + g·(w_d·detail_A + (1 − w_d)·detail_B), 0, 1)``. The last convolutions
-   (decoder, correction and FiLM heads) start at zero, so an untrained model outputs the mean of A and B and
+   (decoder, restoration and FiLM heads) start at zero, so an untrained model outputs the mean of A and B and
    training only learns the departures.
 
 Guidance: ``text`` [B, L, text_dim], pair tokens as `fusekit encode-text` writes them (any L; zero rows, the
@@ -94,6 +95,12 @@ def upsample(x: torch.Tensor, factor: int, size: tuple[int, int]) -> torch.Tenso
     return F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False)[..., : size[0], : size[1]]
 
 
+def _gaussian_taps(sigma: float) -> torch.Tensor:
+    radius = max(1, round(3 * sigma))
+    taps = torch.exp(-torch.arange(-radius, radius + 1, dtype=torch.float32) ** 2 / (2 * sigma**2))
+    return taps / taps.sum()
+
+
 def _zero_linear(width_in: int, width_out: int) -> nn.Linear:
     layer = nn.Linear(width_in, width_out)
     nn.init.zeros_(layer.weight)
@@ -102,35 +109,43 @@ def _zero_linear(width_in: int, width_out: int) -> nn.Linear:
 
 
 class SourceRestorer(nn.Module):
-    """One source's text-conditioned restoration: ``x' = clip(x + g(t) · R(x, t), 0, 1)``.
+    """One source's text-conditioned restoration, a local linear model whose coefficients a small network predicts:
 
-    What to correct comes from the words, how much from the pixels: ``t`` (this source's text vector) sets a gate
-    g ∈ (0, 1) and a FiLM scale/shift of every hidden layer, while R, four 3x3 convolutions (dilations 1, 2, 4,
-    1: a 17-pixel footprint) over [x, local mean, local spread, fine detail], reads how dark, flat, noisy or soft
-    the image is where it is. Trained with the clean source as its target when the text names the degradation and
-    with the input itself when the text names nothing (`fusekit.app.train.degraded`), so a finding in the text is
-    what switches a correction on: the same degraded image is left as it is under a text that does not name it.
-    The last convolution starts at zero, so an untrained restorer is the identity."""
+        x' = clip(x + g(t) · (c₁·(x − m) + c₂·d₁ + c₃·d₂ + c₄·x + c₅), 0, 1)
+
+    with m the local mean, d₁ and d₂ the detail finer than σ = 1 and σ = 2 pixels, and c₁…c₅ per-pixel maps. Each
+    degradation is undone by a few smooth maps rather than a pixel-accurate residual: contrast is stretched by c₁,
+    noise removed by c₂, c₃ < 0 (moving towards the blurred image), blur undone by c₂, c₃ > 0, exposure corrected by
+    c₄ and c₅. What to correct comes from the words, how much from the pixels: ``t`` (this source's text vector) sets
+    the gate g ∈ (0, 1) and a FiLM scale/shift of every hidden layer of the network that reads [x, m, local spread,
+    d₁, d₂] through four 3x3 convolutions (dilations 1, 2, 4, 1: a 17-pixel footprint). Trained against the clean
+    source when the text names the degradation and against the input itself when the text names nothing
+    (`fusekit.app.train.degraded`), so a finding in the text is what switches a correction on. The last
+    convolution starts at zero: an untrained restorer is the identity."""
+
+    TERMS = 5
 
     def __init__(self, config: "CompactConfig"):
         super().__init__()
         c = config.restore_channels
-        self.convs = nn.ModuleList([nn.Conv2d(4, c, 3, padding=1), nn.Conv2d(c, c, 3, padding=2, dilation=2),
+        self.convs = nn.ModuleList([nn.Conv2d(5, c, 3, padding=1), nn.Conv2d(c, c, 3, padding=2, dilation=2),
                                     nn.Conv2d(c, c, 3, padding=4, dilation=4)])
-        self.out = nn.Conv2d(c, 1, 3, padding=1)
+        self.out = nn.Conv2d(c, self.TERMS, 3, padding=1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
         self.film = _zero_linear(config.text_hidden, 2 * c * len(self.convs))
         self.gate = nn.Linear(config.text_hidden, 1)
 
-    def forward(self, x: torch.Tensor, mean: torch.Tensor, spread: torch.Tensor, detail: torch.Tensor,
-                text: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mean: torch.Tensor, spread: torch.Tensor, fine: torch.Tensor,
+                detail: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         films = self.film(text)[:, :, None, None].chunk(2 * len(self.convs), dim=1)
-        h = torch.cat([x, mean, spread, detail], dim=1)
+        h = torch.cat([x, mean, spread, fine, detail], dim=1)
         for index, conv in enumerate(self.convs):
             h = F.leaky_relu(conv(h) * (1 + films[2 * index]) + films[2 * index + 1], 0.1)
+        c = self.out(h)
+        change = c[:, :1] * (x - mean) + c[:, 1:2] * fine + c[:, 2:3] * detail + c[:, 3:4] * x + c[:, 4:]
         gate = torch.sigmoid(self.gate(text))[:, :, None, None]
-        return (x + gate * self.out(h)).clamp(0.0, 1.0)
+        return (x + gate * change).clamp(0.0, 1.0)
 
 
 class CompactFusion(nn.Module):
@@ -173,15 +188,15 @@ class CompactFusion(nn.Module):
         # discover; the fixed scales make them learnable within a short run.
         self.base_gate = nn.Parameter(torch.zeros(1))
         self.detail_gate = nn.Parameter(torch.zeros(1))
-        radius = max(1, round(3 * config.detail_sigma))
-        taps = torch.exp(-torch.arange(-radius, radius + 1, dtype=torch.float32) ** 2 / (2 * config.detail_sigma**2))
-        self.register_buffer("blur_taps", taps / taps.sum(), persistent=False)
+        self.register_buffer("blur_taps", _gaussian_taps(config.detail_sigma), persistent=False)
+        self.register_buffer("fine_taps", _gaussian_taps(1.0), persistent=False)
 
-    def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(base, detail) of [B, 1, H, W]: separable Gaussian blur with mirrored borders (the kernel shrinks to fit
-        images smaller than it), and the remainder."""
-        radius = self.blur_taps.numel() // 2
-        taps = self.blur_taps.to(x.dtype)
+    def split(self, x: torch.Tensor, taps: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(base, detail) of [B, 1, H, W]: separable Gaussian blur (`blur_taps`, σ = detail_sigma, unless other
+        `taps` are given) with mirrored borders (the kernel shrinks to fit images smaller than it), and the
+        remainder."""
+        taps = (self.blur_taps if taps is None else taps).to(x.dtype)
+        radius = taps.numel() // 2
         pad_w, pad_h = min(radius, x.shape[-1] - 1), min(radius, x.shape[-2] - 1)
         row, column = taps[radius - pad_w: radius + pad_w + 1], taps[radius - pad_h: radius + pad_h + 1]
         base = F.conv2d(F.pad(x, (pad_w, pad_w, 0, 0), mode="reflect"), (row / row.sum()).view(1, 1, 1, -1))
@@ -200,8 +215,9 @@ class CompactFusion(nn.Module):
     def correct(self, x: torch.Tensor, role: int, text: torch.Tensor) -> torch.Tensor:
         """Source `role` (0: A, 1: B) [B, 1, H, W] restored as its text vector [B, text_hidden] says."""
         mean = self.local_mean(x)
-        spread = (self.local_mean(x * x) - mean * mean).clamp(min=0.0).sqrt()
-        return self.restore[role](x, mean, spread, self.split(x)[1], text)
+        spread = ((self.local_mean(x * x) - mean * mean).clamp(min=0.0) + 1e-6).sqrt()
+        fine, detail = self.split(x, self.fine_taps)[1], self.split(x)[1]
+        return self.restore[role](x, mean, spread, fine, detail, text)
 
     def training_outputs(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor) -> dict:
         """The fused image and the two restored sources (the loss compares those with the clean sources)."""

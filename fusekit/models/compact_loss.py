@@ -30,7 +30,7 @@ from .losses import FILM_WEIGHTS, as_float32, intensity_loss, sobel_gradient, ss
 
 INTENSITY_WEIGHT = {"ivf": 5.0, "mif": 5.0, "mef": 1.0, "mff": 1.0}
 STRUCTURE_WEIGHT = 1.0
-RESTORE_WEIGHT = 5.0
+RESTORE_WEIGHT = 10.0
 WELL_EXPOSED_SIGMA = 0.2  # Mertens et al. 2007
 
 
