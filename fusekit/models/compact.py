@@ -44,6 +44,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .degrade import KINDS
+
 
 TASKS = ("ivf", "mif", "mef", "mff")
 _SOFTPLUS_ONE = math.log(math.e - 1)  # softplus(x + this) is 1 at x = 0
@@ -109,19 +111,20 @@ def _zero_linear(width_in: int, width_out: int) -> nn.Linear:
 
 
 class SourceRestorer(nn.Module):
-    """One source's text-conditioned restoration, a local linear model whose coefficients a small network predicts:
+    """One source's text-conditioned restoration: per degradation kind an expert, a local linear model whose
+    coefficients a small network predicts, switched on by what the text says about this source:
 
-        x' = clip(x + g(t) · (c₁·(x − m) + c₂·d₁ + c₃·d₂ + c₄·x + c₅), 0, 1)
+        x' = clip(x + Σ_k p_k(t) · (c₁ᵏ·(x − m) + c₂ᵏ·d₁ + c₃ᵏ·d₂ + c₄ᵏ·x + c₅ᵏ), 0, 1)
 
-    with m the local mean, d₁ and d₂ the detail finer than σ = 1 and σ = 2 pixels, and c₁…c₅ per-pixel maps. Each
+    with m the local mean, d₁ and d₂ the detail finer than σ = 1 and σ = 2 pixels and c₁ᵏ…c₅ᵏ per-pixel maps. Each
     degradation is undone by a few smooth maps rather than a pixel-accurate residual: contrast is stretched by c₁,
     noise removed by c₂, c₃ < 0 (moving towards the blurred image), blur undone by c₂, c₃ > 0, exposure corrected by
-    c₄ and c₅. What to correct comes from the words, how much from the pixels: ``t`` (this source's text vector) sets
-    the gate g ∈ (0, 1) and a FiLM scale/shift of every hidden layer of the network that reads [x, m, local spread,
-    d₁, d₂] through four 3x3 convolutions (dilations 1, 2, 4, 1: a 17-pixel footprint). Trained against the clean
-    source when the text names the degradation and against the input itself when the text names nothing
-    (`fusekit.app.train.degraded`), so a finding in the text is what switches a correction on. The last
-    convolution starts at zero: an untrained restorer is the identity."""
+    c₄ and c₅. What to correct comes from the words: p_k(t) = σ(Linear(t)) is the probability that this source's
+    text vector ``t`` names kind k (`fusekit.models.degrade.KINDS`), learnt with the training recipe as its label
+    (``findings`` in `fusekit.app.train.degraded`, a binary cross-entropy term of the loss). How much comes from the
+    pixels: the maps are read from [x, m, local spread, d₁, d₂] by four 3x3 convolutions (dilations 1, 2, 4, 1: a
+    17-pixel footprint) whose hidden layers the text FiLM-modulates. The last convolution starts at zero: an
+    untrained restorer is the identity."""
 
     TERMS = 5
 
@@ -130,22 +133,25 @@ class SourceRestorer(nn.Module):
         c = config.restore_channels
         self.convs = nn.ModuleList([nn.Conv2d(5, c, 3, padding=1), nn.Conv2d(c, c, 3, padding=2, dilation=2),
                                     nn.Conv2d(c, c, 3, padding=4, dilation=4)])
-        self.out = nn.Conv2d(c, self.TERMS, 3, padding=1)
+        self.out = nn.Conv2d(c, len(KINDS) * self.TERMS, 3, padding=1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
         self.film = _zero_linear(config.text_hidden, 2 * c * len(self.convs))
-        self.gate = nn.Linear(config.text_hidden, 1)
+        self.findings = nn.Linear(config.text_hidden, len(KINDS))
 
     def forward(self, x: torch.Tensor, mean: torch.Tensor, spread: torch.Tensor, fine: torch.Tensor,
-                detail: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+                detail: torch.Tensor, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(restored x, finding logits [B, len(KINDS)])."""
         films = self.film(text)[:, :, None, None].chunk(2 * len(self.convs), dim=1)
         h = torch.cat([x, mean, spread, fine, detail], dim=1)
         for index, conv in enumerate(self.convs):
             h = F.leaky_relu(conv(h) * (1 + films[2 * index]) + films[2 * index + 1], 0.1)
-        c = self.out(h)
-        change = c[:, :1] * (x - mean) + c[:, 1:2] * fine + c[:, 2:3] * detail + c[:, 3:4] * x + c[:, 4:]
-        gate = torch.sigmoid(self.gate(text))[:, :, None, None]
-        return (x + gate * change).clamp(0.0, 1.0)
+        logits = self.findings(text)
+        batch, _, height, width = x.shape
+        maps = self.out(h).view(batch, len(KINDS), self.TERMS, height, width)
+        maps = (torch.sigmoid(logits)[:, :, None, None, None] * maps).sum(dim=1)  # [B, TERMS, H, W]
+        change = maps[:, :1] * (x - mean) + maps[:, 1:2] * fine + maps[:, 2:3] * detail + maps[:, 3:4] * x + maps[:, 4:]
+        return (x + change).clamp(0.0, 1.0), logits
 
 
 class CompactFusion(nn.Module):
@@ -212,15 +218,17 @@ class CompactFusion(nn.Module):
         small = F.avg_pool2d(small, 7, stride=1, padding=3, count_include_pad=False)
         return upsample(small, 8, x.shape[-2:])
 
-    def correct(self, x: torch.Tensor, role: int, text: torch.Tensor) -> torch.Tensor:
-        """Source `role` (0: A, 1: B) [B, 1, H, W] restored as its text vector [B, text_hidden] says."""
+    def correct(self, x: torch.Tensor, role: int, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Source `role` (0: A, 1: B) [B, 1, H, W] restored as its text vector [B, text_hidden] says, and the
+        finding logits."""
         mean = self.local_mean(x)
         spread = ((self.local_mean(x * x) - mean * mean).clamp(min=0.0) + 1e-6).sqrt()
         fine, detail = self.split(x, self.fine_taps)[1], self.split(x)[1]
         return self.restore[role](x, mean, spread, fine, detail, text)
 
     def training_outputs(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor) -> dict:
-        """The fused image and the two restored sources (the loss compares those with the clean sources)."""
+        """The fused image, the two restored sources (the loss compares those with the clean sources) and the
+        findings the model read from the text for each (logits per kind of `KINDS`)."""
         return self._run(a, b, text)
 
     def forward(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
@@ -230,8 +238,8 @@ class CompactFusion(nn.Module):
         height, width = a.shape[-2:]
         summary = self.text_summary(text.to(a.dtype))
         text_a, text_b = self.source_text(summary).chunk(2, dim=1)
-        a, b = self.correct(a, 0, text_a), self.correct(b, 1, text_b)
-        restored = {"restored_a": a, "restored_b": b}
+        (a, findings_a), (b, findings_b) = self.correct(a, 0, text_a), self.correct(b, 1, text_b)
+        restored = {"restored_a": a, "restored_b": b, "findings_a": findings_a, "findings_b": findings_b}
         (base_a, detail_a), (base_b, detail_b) = self.split(a), self.split(b)
         scale, shift = self.film_features(summary)[:, :, None, None].chunk(2, dim=1)
         features = self.encode(torch.cat([a, b, detail_a, detail_b], dim=1)) * (1 + scale) + shift

@@ -15,7 +15,11 @@ the sources:
 - restoration (``RESTORE_WEIGHT``): each source as the model corrected it (``restored_a`` / ``restored_b``) is
   compared with the source it should have become, L1 + (1 − SSIM). That is the clean source when the text named
   the degradation and the input itself when it did not (`fusekit.app.train.degraded`), so the correction learns
-  to do what the text says and nothing when it says nothing.
+  to do what the text says and nothing when it says nothing;
+- findings (``FINDINGS_WEIGHT``): the kinds of degradation the model read from the text for each source
+  (``findings_a`` / ``findings_b``, logits) against the kinds the training recipe applied and the text named
+  (batch ``findings`` [B, 2, kinds]), binary cross-entropy: the text reader learns to find "the visible image
+  is noisy" among hundreds of tokens in a few hundred steps instead of through the images.
 
 Degradation training: the model sees degraded sources and the batch carries the targets as ``clean_a`` /
 ``clean_b``; without them (ordinary training, validation) the targets come from ``a`` / ``b``.
@@ -31,6 +35,7 @@ from .losses import FILM_WEIGHTS, as_float32, intensity_loss, sobel_gradient, ss
 INTENSITY_WEIGHT = {"ivf": 5.0, "mif": 5.0, "mef": 1.0, "mff": 1.0}
 STRUCTURE_WEIGHT = 1.0
 RESTORE_WEIGHT = 10.0
+FINDINGS_WEIGHT = 1.0
 WELL_EXPOSED_SIGMA = 0.2  # Mertens et al. 2007
 
 
@@ -67,4 +72,9 @@ def compact_loss(outputs: dict, batch: dict, task: str):
         parts["restore"] = (restoration_loss(outputs["restored_a"].float(), a)
                             + restoration_loss(outputs["restored_b"].float(), b))
         total = total + RESTORE_WEIGHT * parts["restore"]
+    if "findings" in batch and "findings_a" in outputs:
+        named = batch["findings"].float()
+        parts["findings"] = (F.binary_cross_entropy_with_logits(outputs["findings_a"].float(), named[:, 0])
+                             + F.binary_cross_entropy_with_logits(outputs["findings_b"].float(), named[:, 1]))
+        total = total + FINDINGS_WEIGHT * parts["findings"]
     return total, {name: float(value.detach()) for name, value in parts.items()}

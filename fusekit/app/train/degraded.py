@@ -68,6 +68,7 @@ def degrade_sample(sample: dict, rng: np.random.Generator, task: str) -> list[di
     """`sample` with one source degraded (or none), its text recomputed, and the clean sources kept for the loss."""
     out = dict(sample)
     out["clean_a"], out["clean_b"] = sample["a"], sample["b"]
+    out["findings"] = np.zeros((len(ROLES), len(degrade.KINDS)), np.float32)  # what the text names, per source
     name = str(sample.get("name", ""))
     variant = int(rng.integers(0, VARIANTS))
     variant_rng = _variant_rng(name, variant)
@@ -77,7 +78,9 @@ def degrade_sample(sample: dict, rng: np.random.Generator, task: str) -> list[di
     role, kinds = recipe
     out[role] = degrade.degrade(sample[role], kinds, variant_rng)
     named = variant_rng.random() >= UNNAMED_FRACTION
-    if not named:
+    if named:
+        out["findings"][ROLES.index(role), [degrade.KINDS.index(kind) for kind in kinds]] = 1.0
+    else:
         out["clean_" + role] = out[role]
     key = (name, variant, task, sample["a"].shape)
     if key not in _TEXTS:
