@@ -9,11 +9,12 @@ full-resolution path is a handful of narrow convolutions:
 0. Text (`TextSummary`): the tokens [B, L, text_dim] are projected to `context_channels`, mixed along the sequence
    by three dilated 1-D convolutions (15 tokens of context, so "the visible image is ... noisy" reads as one
    phrase) and pooled by maximum and mean over the tokens into one `text_hidden` vector per pair.
-1. Restoration (text-conditioned, per source, identity at initialisation, `SourceRestorer`): the text vector,
-   split into one vector per source, gates and FiLM-modulates a small residual network over the source, its local
-   mean and spread and its fine detail. The words say what to correct ("the visible image is dark and noisy"),
-   the pixels how much; trained against the clean source when the text names a degradation and against the input
-   when it does not, so the text is what switches a correction on.
+1. Restoration (per source, identity at initialisation, `SourceRestorer`): a keyword-spotting reader
+   (`FindingsReader`) finds in the tokens which degradations the text names for which source ("the visible
+   image is dark and noisy"); each named kind switches on an expert that corrects the source with a local linear
+   model whose coefficient maps a small network predicts from the pixels (FiLM-modulated by the text vector). The
+   words say what to correct, the pixels how much; trained against the clean source when the text names a
+   degradation and against the input when it does not, so the text is what switches a correction on.
 2. Split: each corrected source is a base (Gaussian blur, σ = `detail_sigma`) plus a detail layer (the rest), the
    classic two-scale decomposition of multi-scale fusion; the network decides how to combine the layers.
 3. Encoder (full resolution): two 3x3 convolutions over [A, B, detail A, detail B] → `channels` features,
@@ -90,6 +91,31 @@ class TextSummary(nn.Module):
         return self.out(torch.cat([peak, mean], dim=1))
 
 
+class FindingsReader(nn.Module):
+    """[B, L, text_dim] tokens → [B, 2, len(KINDS)] logits: does the text say that source A (0) / B (1) is dark,
+    noisy, over-exposed, low-contrast, blurred? A keyword-spotting 1-D CNN (three convolutions along the tokens,
+    dilations 1, 2, 4: a 15-token phrase such as "the visible image is dark (under-exposed) and noisy", then the
+    maximum over the tokens, padding left out): a finding is a short phrase among hundreds of tokens, and the
+    maximum lets it decide on its own. Trained with the degradation recipe as its label (the loss's findings
+    term); its probabilities switch the restorers' experts."""
+
+    def __init__(self, config: "CompactConfig"):
+        super().__init__()
+        k = config.context_channels
+        self.convs = nn.ModuleList([nn.Conv1d(config.text_dim, k, 3, padding=1),
+                                    nn.Conv1d(k, k, 3, padding=2, dilation=2), nn.Conv1d(k, k, 3, padding=4, dilation=4)])
+        self.out = nn.Conv1d(k, 2 * len(KINDS), 1)
+
+    def forward(self, text: torch.Tensor) -> torch.Tensor:
+        keep = (text.abs().sum(dim=-1) > 0).unsqueeze(1)  # [B, 1, L]
+        x = text.transpose(1, 2)
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), 0.1)
+        scores = self.out(x).masked_fill(~keep, float("-inf")).amax(dim=2)
+        scores = torch.where(torch.isfinite(scores), scores, torch.full_like(scores, -10.0))
+        return scores.view(-1, 2, len(KINDS))
+
+
 def upsample(x: torch.Tensor, factor: int, size: tuple[int, int]) -> torch.Tensor:
     """Bilinear upsampling by exactly `factor`, cropped to `size`: a coarse cell always spans `factor` pixels (not
     size/cells, which drifts when a side is not a multiple of the factor), so a tile on the grid sees what the
@@ -119,10 +145,8 @@ class SourceRestorer(nn.Module):
     with m the local mean, d₁ and d₂ the detail finer than σ = 1 and σ = 2 pixels and c₁ᵏ…c₅ᵏ per-pixel maps. Each
     degradation is undone by a few smooth maps rather than a pixel-accurate residual: contrast is stretched by c₁,
     noise removed by c₂, c₃ < 0 (moving towards the blurred image), blur undone by c₂, c₃ > 0, exposure corrected by
-    c₄ and c₅. What to correct comes from the words: p_k(t) = σ(Linear(t)) is the probability that this source's
-    text vector ``t`` names kind k (`fusekit.models.degrade.KINDS`), learnt with the training recipe as its label
-    (``findings`` in `fusekit.app.train.degraded`, a binary cross-entropy term of the loss). How much comes from the
-    pixels: the maps are read from [x, m, local spread, d₁, d₂] by four 3x3 convolutions (dilations 1, 2, 4, 1: a
+    c₄ and c₅. What to correct comes from the words: p_k is the probability that the text names kind k
+    (`fusekit.models.degrade.KINDS`) for this source, read by `FindingsReader`. How much comes from the pixels: the maps are read from [x, m, local spread, d₁, d₂] by four 3x3 convolutions (dilations 1, 2, 4, 1: a
     17-pixel footprint) whose hidden layers the text FiLM-modulates. The last convolution starts at zero: an
     untrained restorer is the identity."""
 
@@ -137,21 +161,19 @@ class SourceRestorer(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
         self.film = _zero_linear(config.text_hidden, 2 * c * len(self.convs))
-        self.findings = nn.Linear(config.text_hidden, len(KINDS))
 
     def forward(self, x: torch.Tensor, mean: torch.Tensor, spread: torch.Tensor, fine: torch.Tensor,
-                detail: torch.Tensor, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(restored x, finding logits [B, len(KINDS)])."""
+                detail: torch.Tensor, text: torch.Tensor, findings: torch.Tensor) -> torch.Tensor:
+        """x restored; `text` is this source's text vector, `findings` its finding logits [B, len(KINDS)]."""
         films = self.film(text)[:, :, None, None].chunk(2 * len(self.convs), dim=1)
         h = torch.cat([x, mean, spread, fine, detail], dim=1)
         for index, conv in enumerate(self.convs):
             h = F.leaky_relu(conv(h) * (1 + films[2 * index]) + films[2 * index + 1], 0.1)
-        logits = self.findings(text)
         batch, _, height, width = x.shape
         maps = self.out(h).view(batch, len(KINDS), self.TERMS, height, width)
-        maps = (torch.sigmoid(logits)[:, :, None, None, None] * maps).sum(dim=1)  # [B, TERMS, H, W]
+        maps = (torch.sigmoid(findings)[:, :, None, None, None] * maps).sum(dim=1)  # [B, TERMS, H, W]
         change = maps[:, :1] * (x - mean) + maps[:, 1:2] * fine + maps[:, 2:3] * detail + maps[:, 3:4] * x + maps[:, 4:]
-        return (x + change).clamp(0.0, 1.0), logits
+        return (x + change).clamp(0.0, 1.0)
 
 
 class CompactFusion(nn.Module):
@@ -186,6 +208,7 @@ class CompactFusion(nn.Module):
         self.text_summary = TextSummary(config)
         self.source_text = nn.Sequential(nn.Linear(config.text_hidden, 2 * config.text_hidden), nn.LeakyReLU(0.1))
         self.restore = nn.ModuleList([SourceRestorer(config), SourceRestorer(config)])  # A, B
+        self.findings = FindingsReader(config)
         self.film_features = _zero_linear(config.text_hidden, 2 * c)
         self.film_context = _zero_linear(config.text_hidden, 2 * k)
         # Learned contrast gates, one scalar each, zero at initialisation: they add k·(base_A − base_B) to the base
@@ -218,13 +241,13 @@ class CompactFusion(nn.Module):
         small = F.avg_pool2d(small, 7, stride=1, padding=3, count_include_pad=False)
         return upsample(small, 8, x.shape[-2:])
 
-    def correct(self, x: torch.Tensor, role: int, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Source `role` (0: A, 1: B) [B, 1, H, W] restored as its text vector [B, text_hidden] says, and the
-        finding logits."""
+    def correct(self, x: torch.Tensor, role: int, text: torch.Tensor, findings: torch.Tensor) -> torch.Tensor:
+        """Source `role` (0: A, 1: B) [B, 1, H, W] restored as its text vector [B, text_hidden] and its finding
+        logits [B, len(KINDS)] say."""
         mean = self.local_mean(x)
         spread = ((self.local_mean(x * x) - mean * mean).clamp(min=0.0) + 1e-6).sqrt()
         fine, detail = self.split(x, self.fine_taps)[1], self.split(x)[1]
-        return self.restore[role](x, mean, spread, fine, detail, text)
+        return self.restore[role](x, mean, spread, fine, detail, text, findings)
 
     def training_outputs(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor) -> dict:
         """The fused image, the two restored sources (the loss compares those with the clean sources) and the
@@ -238,8 +261,9 @@ class CompactFusion(nn.Module):
         height, width = a.shape[-2:]
         summary = self.text_summary(text.to(a.dtype))
         text_a, text_b = self.source_text(summary).chunk(2, dim=1)
-        (a, findings_a), (b, findings_b) = self.correct(a, 0, text_a), self.correct(b, 1, text_b)
-        restored = {"restored_a": a, "restored_b": b, "findings_a": findings_a, "findings_b": findings_b}
+        findings = self.findings(text.to(a.dtype))
+        a, b = self.correct(a, 0, text_a, findings[:, 0]), self.correct(b, 1, text_b, findings[:, 1])
+        restored = {"restored_a": a, "restored_b": b, "findings": findings}
         (base_a, detail_a), (base_b, detail_b) = self.split(a), self.split(b)
         scale, shift = self.film_features(summary)[:, :, None, None].chunk(2, dim=1)
         features = self.encode(torch.cat([a, b, detail_a, detail_b], dim=1)) * (1 + scale) + shift

@@ -17,8 +17,8 @@ the sources:
   the degradation and the input itself when it did not (`fusekit.app.train.degraded`), so the correction learns
   to do what the text says and nothing when it says nothing;
 - findings (``FINDINGS_WEIGHT``): the kinds of degradation the model read from the text for each source
-  (``findings_a`` / ``findings_b``, logits) against the kinds the training recipe applied and the text named
-  (batch ``findings`` [B, 2, kinds]), binary cross-entropy: the text reader learns to find "the visible image
+  (``findings`` [B, 2, kinds], logits) against the kinds the training recipe applied and the text named
+  (the batch's ``findings``), binary cross-entropy: the text reader learns to find "the visible image
   is noisy" among hundreds of tokens in a few hundred steps instead of through the images.
 
 Degradation training: the model sees degraded sources and the batch carries the targets as ``clean_a`` /
@@ -72,9 +72,7 @@ def compact_loss(outputs: dict, batch: dict, task: str):
         parts["restore"] = (restoration_loss(outputs["restored_a"].float(), a)
                             + restoration_loss(outputs["restored_b"].float(), b))
         total = total + RESTORE_WEIGHT * parts["restore"]
-    if "findings" in batch and "findings_a" in outputs:
-        named = batch["findings"].float()
-        parts["findings"] = (F.binary_cross_entropy_with_logits(outputs["findings_a"].float(), named[:, 0])
-                             + F.binary_cross_entropy_with_logits(outputs["findings_b"].float(), named[:, 1]))
+    if "findings" in batch and "findings" in outputs:
+        parts["findings"] = F.binary_cross_entropy_with_logits(outputs["findings"].float(), batch["findings"].float())
         total = total + FINDINGS_WEIGHT * parts["findings"]
     return total, {name: float(value.detach()) for name, value in parts.items()}
