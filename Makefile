@@ -51,8 +51,8 @@ SHARED ?= ../shared
 WEIGHTS_TASKS ?= ivf mif mef mff
 WEIGHTS_EPOCHS_ivf := 80
 WEIGHTS_EPOCHS_mif := 42
-WEIGHTS_EPOCHS_mef := 90
-WEIGHTS_EPOCHS_mff := 90
+WEIGHTS_EPOCHS_mef := 50
+WEIGHTS_EPOCHS_mff := 50
 WEIGHTS_OPTS ?= --crop 96 --batch-size 8 --lr 2e-3 --schedule cosine --seed 0
 
 weights: $(WEIGHTS_TASKS:%=weights-%)
