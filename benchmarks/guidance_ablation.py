@@ -10,14 +10,18 @@ For every DEV pair of a task (`shared/data`) and every degradation recipe of the
 
 Each is scored against the reference, the clean pair fused with the clean pair's own text (PSNR in dB and SSIM on
 the 8-bit grey outputs), and with the six metrics (EN, SD, SF, AG, VIF, Qabf) against the CLEAN sources. Then the
-text-swap test: every pair fused with the next pair's text instead of its own (same task), mean |change| in grey
-levels, on the clean pairs and on the degraded ones.
+text-swap test: every degraded pair fused with the text of the next pair under the next recipe (another pair,
+another degradation) instead of its own, mean |change| in grey levels; the same swap between the clean pairs is
+printed too (their texts name nothing, so they differ only in what the describer measured, which the model sees
+for itself in the pixels).
 
-Bar: own text beats wrong text by >= 1 dB for every degradation kind, and another pair's text changes the output
-by >= 1 grey level on average. Exit 1 when a bar is not met.
+Bar (issue 15, on the degraded pairs): own text beats wrong text by >= 1 dB for every degradation kind, and
+another pair's text changes the output by >= 1 grey level on average. Exit 1 when a bar is not met.
+--markdown prints the tables of docs/MODELS.md.
 
     .venv/bin/python benchmarks/guidance_ablation.py [--data ../shared/data] [--tasks ivf,mif,mef,mff]
                                                      [--pairs N] [--weights-dir DIR] [--json out.json]
+                                                     [--markdown]
 """
 
 from __future__ import annotations
@@ -136,6 +140,22 @@ def run_task(task: str, items, weights: str | None) -> dict:
             "swap_degraded": float(np.mean(swaps["degraded"]))}
 
 
+def print_markdown(results: dict) -> None:
+    """The ablation and swap tables of docs/MODELS.md."""
+    print("| task | degradation | own PSNR / SSIM | wrong PSNR / SSIM | none PSNR / SSIM | own − wrong | VIF own / wrong | Qabf own / wrong |")
+    print("|---|---|---|---|---|---|---|---|")
+    for task, result in results.items():
+        for label, table in result["kinds"].items():
+            own, wrong, none = (table[variant] for variant in VARIANTS)
+            cells = [f"{row['PSNR']:.2f} / {row['SSIM']:.3f}" for row in (own, wrong, none)]
+            print(f"| {task} | {label} | " + " | ".join(cells) + f" | {own['PSNR'] - wrong['PSNR']:+.2f} dB | "
+                  f"{own['VIF']:.3f} / {wrong['VIF']:.3f} | {own['Qabf']:.3f} / {wrong['Qabf']:.3f} |")
+    print("\n| task | pairs | another pair's text: mean change on degraded pairs | between clean pairs |")
+    print("|---|---|---|---|")
+    for task, result in results.items():
+        print(f"| {task} | {result['pairs']} | {result['swap_degraded']:.2f} grey levels | {result['swap_clean']:.2f} grey levels |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     shared = Path(os.environ.get("FUSEKIT_SHARED", REPO.parent / "shared"))
@@ -144,7 +164,15 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=0, help="first N pairs per task (0: all)")
     parser.add_argument("--weights-dir", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--markdown", action="store_true", help="also print the tables as docs/MODELS.md has them")
+    parser.add_argument("--from-json", type=Path, nargs="*", default=None,
+                        help="print the tables of earlier --json files instead of measuring")
     args = parser.parse_args()
+
+    if args.from_json:
+        results = {task: result for path in args.from_json for task, result in json.loads(path.read_text()).items()}
+        print_markdown(results)
+        return 0
 
     import torch
 
@@ -166,12 +194,14 @@ def main() -> int:
                 extra = f"{gain:>+10.2f}{'' if gain >= 1 else ' <1'}" if variant == "own" else ""
                 print(f"{label if variant == 'own' else '':<26}{variant:<7}{row['PSNR']:>7.2f}{row['SSIM']:>7.3f}"
                       + "".join(f"{row[m]:>8.3f}" for m in METRICS) + extra)
-        bar_met &= result["swap_clean"] >= 1.0 and result["swap_degraded"] >= 1.0
-        print(f"another pair's text: mean |change| {result['swap_clean']:.2f} grey levels on clean pairs, "
-              f"{result['swap_degraded']:.2f} on degraded pairs")
+        bar_met &= result["swap_degraded"] >= 1.0
+        print(f"another pair's text: mean |change| {result['swap_degraded']:.2f} grey levels on degraded pairs "
+              f"(bar >= 1), {result['swap_clean']:.2f} between clean pairs")
     print(f"\nbar (own beats wrong by >= 1 dB for every kind; swap >= 1 grey level): {'met' if bar_met else 'NOT met'}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n")
+    if args.markdown:
+        print_markdown(results)
     return 0 if bar_met else 1
 
 

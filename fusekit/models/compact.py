@@ -9,10 +9,12 @@ full-resolution path is a handful of narrow convolutions:
 0. Text (`TextSummary`): the tokens [B, L, text_dim] are projected to `context_channels`, mixed along the sequence
    by three dilated 1-D convolutions (15 tokens of context, so "the visible image is ... noisy" reads as one
    phrase) and pooled by maximum and mean over the tokens into one `text_hidden` vector per pair.
-1. Correction (text-gated, per source, identity at initialisation): from that vector, five numbers per source set
-   a contrast gain around the source's local mean level, an exposure gain, a shadow gamma x^γ, a highlight gamma
-   1 − (1 − x)^γ and a detail gain (below 1 suppresses noise, above 1 sharpens). The network sees the corrected
-   sources; what to correct comes from the words only.
+1. Restoration (per source, identity at initialisation, `SourceRestorer`): a keyword-spotting reader
+   (`FindingsReader`) finds in the tokens which degradations the text names for which source ("the visible
+   image is dark and noisy"); each named kind switches on an expert that corrects the source with a local linear
+   model whose coefficient maps a small network predicts from the pixels (FiLM-modulated by the text vector). The
+   words say what to correct, the pixels how much; trained against the clean source when the text names a
+   degradation and against the input when it does not, so the text is what switches a correction on.
 2. Split: each corrected source is a base (Gaussian blur, σ = `detail_sigma`) plus a detail layer (the rest), the
    classic two-scale decomposition of multi-scale fusion; the network decides how to combine the layers.
 3. Encoder (full resolution): two 3x3 convolutions over [A, B, detail A, detail B] → `channels` features,
@@ -25,7 +27,7 @@ full-resolution path is a handful of narrow convolutions:
    plus a learned scalar times the sources' difference in brightness resp. local detail activity) and a detail
    gain g (softplus, 1 at initialisation). The fused image is
    ``clip(w_b·base_A + (1 − w_b)·base_B + g·(w_d·detail_A + (1 − w_d)·detail_B), 0, 1)``. The last convolutions
-   (decoder, correction and FiLM heads) start at zero, so an untrained model outputs the mean of A and B and
+   (decoder, restoration and FiLM heads) start at zero, so an untrained model outputs the mean of A and B and
    training only learns the departures.
 
 Guidance: ``text`` [B, L, text_dim], pair tokens as `fusekit encode-text` writes them (any L; zero rows, the
@@ -43,6 +45,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .degrade import KINDS
+
 
 TASKS = ("ivf", "mif", "mef", "mff")
 _SOFTPLUS_ONE = math.log(math.e - 1)  # softplus(x + this) is 1 at x = 0
@@ -59,9 +63,7 @@ class CompactConfig:
     downsample: int = 8  # input size / context-map size (a power of two ≥ 4)
     detail_sigma: float = 2.0  # σ of the Gaussian that separates base and detail layers (pixels)
     text_hidden: int = 64  # width of the text vector
-
-
-CORRECTIONS = ("contrast", "gain", "shadow_gamma", "highlight_gamma", "detail")  # per source, see the module doc
+    restore_channels: int = 16  # width of each source's text-conditioned restoration network
 
 
 class TextSummary(nn.Module):
@@ -89,6 +91,31 @@ class TextSummary(nn.Module):
         return self.out(torch.cat([peak, mean], dim=1))
 
 
+class FindingsReader(nn.Module):
+    """[B, L, text_dim] tokens → [B, 2, len(KINDS)] logits: does the text say that source A (0) / B (1) is dark,
+    noisy, over-exposed, low-contrast, blurred? A keyword-spotting 1-D CNN (three convolutions along the tokens,
+    dilations 1, 2, 4: a 15-token phrase such as "the visible image is dark (under-exposed) and noisy", then the
+    maximum over the tokens, padding left out): a finding is a short phrase among hundreds of tokens, and the
+    maximum lets it decide on its own. Trained with the degradation recipe as its label (the loss's findings
+    term); its probabilities switch the restorers' experts."""
+
+    def __init__(self, config: "CompactConfig"):
+        super().__init__()
+        k = config.context_channels
+        self.convs = nn.ModuleList([nn.Conv1d(config.text_dim, k, 3, padding=1),
+                                    nn.Conv1d(k, k, 3, padding=2, dilation=2), nn.Conv1d(k, k, 3, padding=4, dilation=4)])
+        self.out = nn.Conv1d(k, 2 * len(KINDS), 1)
+
+    def forward(self, text: torch.Tensor) -> torch.Tensor:
+        keep = (text.abs().sum(dim=-1) > 0).unsqueeze(1)  # [B, 1, L]
+        x = text.transpose(1, 2)
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), 0.1)
+        scores = self.out(x).masked_fill(~keep, float("-inf")).amax(dim=2)
+        scores = torch.where(torch.isfinite(scores), scores, torch.full_like(scores, -10.0))
+        return scores.view(-1, 2, len(KINDS))
+
+
 def upsample(x: torch.Tensor, factor: int, size: tuple[int, int]) -> torch.Tensor:
     """Bilinear upsampling by exactly `factor`, cropped to `size`: a coarse cell always spans `factor` pixels (not
     size/cells, which drifts when a side is not a multiple of the factor), so a tile on the grid sees what the
@@ -96,11 +123,57 @@ def upsample(x: torch.Tensor, factor: int, size: tuple[int, int]) -> torch.Tenso
     return F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False)[..., : size[0], : size[1]]
 
 
+def _gaussian_taps(sigma: float) -> torch.Tensor:
+    radius = max(1, round(3 * sigma))
+    taps = torch.exp(-torch.arange(-radius, radius + 1, dtype=torch.float32) ** 2 / (2 * sigma**2))
+    return taps / taps.sum()
+
+
 def _zero_linear(width_in: int, width_out: int) -> nn.Linear:
     layer = nn.Linear(width_in, width_out)
     nn.init.zeros_(layer.weight)
     nn.init.zeros_(layer.bias)
     return layer
+
+
+class SourceRestorer(nn.Module):
+    """One source's text-conditioned restoration: per degradation kind an expert, a local linear model whose
+    coefficients a small network predicts, switched on by what the text says about this source:
+
+        x' = clip(x + Σ_k p_k(t) · (c₁ᵏ·(x − m) + c₂ᵏ·d₁ + c₃ᵏ·d₂ + c₄ᵏ·x + c₅ᵏ), 0, 1)
+
+    with m the local mean, d₁ and d₂ the detail finer than σ = 1 and σ = 2 pixels and c₁ᵏ…c₅ᵏ per-pixel maps. Each
+    degradation is undone by a few smooth maps rather than a pixel-accurate residual: contrast is stretched by c₁,
+    noise removed by c₂, c₃ < 0 (moving towards the blurred image), blur undone by c₂, c₃ > 0, exposure corrected by
+    c₄ and c₅. What to correct comes from the words: p_k is the probability that the text names kind k
+    (`fusekit.models.degrade.KINDS`) for this source, read by `FindingsReader`. How much comes from the pixels: the maps are read from [x, m, local spread, d₁, d₂] by four 3x3 convolutions (dilations 1, 2, 4, 1: a
+    17-pixel footprint) whose hidden layers the text FiLM-modulates. The last convolution starts at zero: an
+    untrained restorer is the identity."""
+
+    TERMS = 5
+
+    def __init__(self, config: "CompactConfig"):
+        super().__init__()
+        c = config.restore_channels
+        self.convs = nn.ModuleList([nn.Conv2d(5, c, 3, padding=1), nn.Conv2d(c, c, 3, padding=2, dilation=2),
+                                    nn.Conv2d(c, c, 3, padding=4, dilation=4)])
+        self.out = nn.Conv2d(c, len(KINDS) * self.TERMS, 3, padding=1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+        self.film = _zero_linear(config.text_hidden, 2 * c * len(self.convs))
+
+    def forward(self, x: torch.Tensor, mean: torch.Tensor, spread: torch.Tensor, fine: torch.Tensor,
+                detail: torch.Tensor, text: torch.Tensor, findings: torch.Tensor) -> torch.Tensor:
+        """x restored; `text` is this source's text vector, `findings` its finding logits [B, len(KINDS)]."""
+        films = self.film(text)[:, :, None, None].chunk(2 * len(self.convs), dim=1)
+        h = torch.cat([x, mean, spread, fine, detail], dim=1)
+        for index, conv in enumerate(self.convs):
+            h = F.leaky_relu(conv(h) * (1 + films[2 * index]) + films[2 * index + 1], 0.1)
+        batch, _, height, width = x.shape
+        maps = self.out(h).view(batch, len(KINDS), self.TERMS, height, width)
+        maps = (torch.sigmoid(findings)[:, :, None, None, None] * maps).sum(dim=1)  # [B, TERMS, H, W]
+        change = maps[:, :1] * (x - mean) + maps[:, 1:2] * fine + maps[:, 2:3] * detail + maps[:, 3:4] * x + maps[:, 4:]
+        return (x + change).clamp(0.0, 1.0)
 
 
 class CompactFusion(nn.Module):
@@ -133,7 +206,9 @@ class CompactFusion(nn.Module):
         nn.init.zeros_(self.decode[-1].weight)
         nn.init.zeros_(self.decode[-1].bias)
         self.text_summary = TextSummary(config)
-        self.correction = _zero_linear(config.text_hidden, 2 * len(CORRECTIONS))
+        self.source_text = nn.Sequential(nn.Linear(config.text_hidden, 2 * config.text_hidden), nn.LeakyReLU(0.1))
+        self.restore = nn.ModuleList([SourceRestorer(config), SourceRestorer(config)])  # A, B
+        self.findings = FindingsReader(config)
         self.film_features = _zero_linear(config.text_hidden, 2 * c)
         self.film_context = _zero_linear(config.text_hidden, 2 * k)
         # Learned contrast gates, one scalar each, zero at initialisation: they add k·(base_A − base_B) to the base
@@ -142,15 +217,15 @@ class CompactFusion(nn.Module):
         # discover; the fixed scales make them learnable within a short run.
         self.base_gate = nn.Parameter(torch.zeros(1))
         self.detail_gate = nn.Parameter(torch.zeros(1))
-        radius = max(1, round(3 * config.detail_sigma))
-        taps = torch.exp(-torch.arange(-radius, radius + 1, dtype=torch.float32) ** 2 / (2 * config.detail_sigma**2))
-        self.register_buffer("blur_taps", taps / taps.sum(), persistent=False)
+        self.register_buffer("blur_taps", _gaussian_taps(config.detail_sigma), persistent=False)
+        self.register_buffer("fine_taps", _gaussian_taps(1.0), persistent=False)
 
-    def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(base, detail) of [B, 1, H, W]: separable Gaussian blur with mirrored borders (the kernel shrinks to fit
-        images smaller than it), and the remainder."""
-        radius = self.blur_taps.numel() // 2
-        taps = self.blur_taps.to(x.dtype)
+    def split(self, x: torch.Tensor, taps: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(base, detail) of [B, 1, H, W]: separable Gaussian blur (`blur_taps`, σ = detail_sigma, unless other
+        `taps` are given) with mirrored borders (the kernel shrinks to fit images smaller than it), and the
+        remainder."""
+        taps = (self.blur_taps if taps is None else taps).to(x.dtype)
+        radius = taps.numel() // 2
         pad_w, pad_h = min(radius, x.shape[-1] - 1), min(radius, x.shape[-2] - 1)
         row, column = taps[radius - pad_w: radius + pad_w + 1], taps[radius - pad_h: radius + pad_h + 1]
         base = F.conv2d(F.pad(x, (pad_w, pad_w, 0, 0), mode="reflect"), (row / row.sum()).view(1, 1, 1, -1))
@@ -166,21 +241,29 @@ class CompactFusion(nn.Module):
         small = F.avg_pool2d(small, 7, stride=1, padding=3, count_include_pad=False)
         return upsample(small, 8, x.shape[-2:])
 
-    def correct(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
-        """One source [B, 1, H, W] corrected by its five text-predicted numbers [B, 5] (all 0: unchanged)."""
-        contrast, gain, shadow, highlight, detail = (params[:, i].view(-1, 1, 1, 1) for i in range(len(CORRECTIONS)))
+    def correct(self, x: torch.Tensor, role: int, text: torch.Tensor, findings: torch.Tensor) -> torch.Tensor:
+        """Source `role` (0: A, 1: B) [B, 1, H, W] restored as its text vector [B, text_hidden] and its finding
+        logits [B, len(KINDS)] say."""
         mean = self.local_mean(x)
-        x = (mean + torch.exp(contrast) * (x - mean)).clamp(1e-4, 1.0)
-        x = (torch.exp(gain) * x).clamp(1e-4, 1.0) ** torch.exp(shadow)
-        x = 1.0 - (1.0 - x).clamp(1e-4, 1.0) ** torch.exp(highlight)
-        base, rest = self.split(x)
-        return (base + F.softplus(detail + _SOFTPLUS_ONE) * rest).clamp(0.0, 1.0)
+        spread = ((self.local_mean(x * x) - mean * mean).clamp(min=0.0) + 1e-6).sqrt()
+        fine, detail = self.split(x, self.fine_taps)[1], self.split(x)[1]
+        return self.restore[role](x, mean, spread, fine, detail, text, findings)
+
+    def training_outputs(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor) -> dict:
+        """The fused image, the two restored sources (the loss compares those with the clean sources) and the
+        findings the model read from the text for each (logits per kind of `KINDS`)."""
+        return self._run(a, b, text)
 
     def forward(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        return self._run(a, b, text)["fused"]
+
+    def _run(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor) -> dict:
         height, width = a.shape[-2:]
         summary = self.text_summary(text.to(a.dtype))
-        params_a, params_b = self.correction(summary).chunk(2, dim=1)
-        a, b = self.correct(a, params_a), self.correct(b, params_b)
+        text_a, text_b = self.source_text(summary).chunk(2, dim=1)
+        findings = self.findings(text.to(a.dtype))
+        a, b = self.correct(a, 0, text_a, findings[:, 0]), self.correct(b, 1, text_b, findings[:, 1])
+        restored = {"restored_a": a, "restored_b": b, "findings": findings}
         (base_a, detail_a), (base_b, detail_b) = self.split(a), self.split(b)
         scale, shift = self.film_features(summary)[:, :, None, None].chunk(2, dim=1)
         features = self.encode(torch.cat([a, b, detail_a, detail_b], dim=1)) * (1 + scale) + shift
@@ -202,4 +285,4 @@ class CompactFusion(nn.Module):
         gain = F.softplus(maps[:, 2:] + _SOFTPLUS_ONE)
         base = w_base * base_a + (1 - w_base) * base_b
         detail = w_detail * detail_a + (1 - w_detail) * detail_b
-        return (base + gain * detail).clamp(0.0, 1.0)
+        return {"fused": (base + gain * detail).clamp(0.0, 1.0), **restored}

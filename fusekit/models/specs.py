@@ -95,8 +95,8 @@ register(FusionModelSpec(
 
 register(FusionModelSpec(
     name="compact",
-    summary="fusekit's compact text-guided network: text-gated correction of each source (degradations the text "
-            "names), FiLM and cross-attention between text and a 1/8-resolution feature map, light full-resolution "
+    summary="fusekit's compact text-guided network: restoration experts per source switched by the degradations "
+            "the text names, FiLM and cross-attention between text and a 1/8-resolution feature map, light full-resolution "
             "conv encoder/decoder; fast on CPU, bundled weights for every task",
     kind="learned",
     tasks=("ivf", "mif", "mef", "mff"),

@@ -5,7 +5,10 @@ a dark and noisy visible image, a low-contrast infrared image, ...; a share stay
 described by the offline `stats` describer and encoded with the `offline` encoder, exactly what `fusekit fuse`
 computes for a pair at inference, and the clean sources ride along as ``clean_a`` / ``clean_b`` for the loss
 (`fusekit.models.compact_loss`). So the text names what is wrong and the target is the fusion of the clean pair:
-the model learns to correct what the text says.
+the model learns to correct what the text says. A share of the degraded samples (`UNNAMED_FRACTION`) gets the
+description without its findings and the degraded sources as their own targets: text that names nothing asks for
+no correction, so what switches a correction on is the text, not something the network could see for itself
+(and a user's text that leaves a degradation out leaves it alone, Text-IF's interactive fusion).
 
 It runs before the crop, on the whole image, so the text describes what inference would see. A pair gets one of
 `VARIANTS` degraded versions per epoch, each fixed by (pair name, variant), so its description is computed once and
@@ -26,7 +29,8 @@ from ...io.formats import ROLES, new_descriptions
 from ...models import degrade
 from ...models.augment import AUGMENTATIONS
 
-VARIANTS = 4  # versions per pair (each: a recipe, or clean, and its random strengths); few, so describing stays cheap
+VARIANTS = 6  # versions per pair (each: a recipe, or clean, and its random strengths); few, so describing stays cheap
+UNNAMED_FRACTION = 0.25  # degraded samples whose text leaves the findings out (and whose target is the input)
 
 
 def to_uint8(x: np.ndarray) -> np.ndarray:
@@ -64,6 +68,7 @@ def degrade_sample(sample: dict, rng: np.random.Generator, task: str) -> list[di
     """`sample` with one source degraded (or none), its text recomputed, and the clean sources kept for the loss."""
     out = dict(sample)
     out["clean_a"], out["clean_b"] = sample["a"], sample["b"]
+    out["findings"] = np.zeros((len(ROLES), len(degrade.KINDS)), np.float32)  # what the text names, per source
     name = str(sample.get("name", ""))
     variant = int(rng.integers(0, VARIANTS))
     variant_rng = _variant_rng(name, variant)
@@ -72,9 +77,14 @@ def degrade_sample(sample: dict, rng: np.random.Generator, task: str) -> list[di
         return [out]
     role, kinds = recipe
     out[role] = degrade.degrade(sample[role], kinds, variant_rng)
+    named = variant_rng.random() >= UNNAMED_FRACTION
+    if named:
+        out["findings"][ROLES.index(role), [degrade.KINDS.index(kind) for kind in kinds]] = 1.0
+    else:
+        out["clean_" + role] = out[role]
     key = (name, variant, task, sample["a"].shape)
     if key not in _TEXTS:
-        _TEXTS[key] = pair_texts(to_uint8(out["a"]), to_uint8(out["b"]), task, name)
+        _TEXTS[key] = pair_texts(to_uint8(out["a"]), to_uint8(out["b"]), task, name, findings=named)
     out["text"] = text_features(_TEXTS[key], task)
     return [out]
 
