@@ -280,7 +280,6 @@ def run_process(args) -> dict:
     """Whole `fusekit fuse` processes on the pair: best wall time, its CPU time and the peak RSS (wait4)."""
     sys.path.insert(0, str(REPO))
     from fusekit.io.formats import sha256_file, write_safetensors
-    from fusekit.io.images import read_image
 
     scratch = Path(tempfile.mkdtemp(dir=args.scratch))
     text = scratch / "text.safetensors"
@@ -290,6 +289,12 @@ def run_process(args) -> dict:
     command = [sys.executable, "-m", "fusekit", "fuse", str(PAIR[0]), str(PAIR[1]), "--task", "ivf", "--model", "film",
                "--weights", str(WEIGHTS), "--text", str(text), "-o", str(fused), "--grey", "--postprocess", "film",
                "--device", args.device, "--precision", args.precision]
+    return best_process(command, fused, args, "film_speed")
+
+
+def best_process(command: list[str], fused: Path, args, label: str) -> dict:
+    """`args.repeats` whole `fusekit fuse` processes writing `fused`: the best wall time, that run's CPU time and
+    peak RSS (from wait4), and the image it wrote."""
     environment = dict(child_environment(args), PYTHONPATH=str(REPO))
     best = {"seconds": float("inf")}
     for _ in range(args.repeats):
@@ -299,9 +304,11 @@ def run_process(args) -> dict:
         _, status, usage = os.wait4(child.pid, 0)
         seconds = time.perf_counter() - started
         if os.waitstatus_to_exitcode(status) != 0:
-            raise SystemExit(f"film_speed: error: {' '.join(command)} failed")
+            raise SystemExit(f"{label}: error: {' '.join(command)} failed")
         if seconds < best["seconds"]:
             best = {"seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime, "peak_mib": usage.ru_maxrss / 1024}
+    from fusekit.io.images import read_image
+
     best["image"] = read_image(str(fused))
     return best
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import re
 import resource
 import subprocess
@@ -41,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from film_speed import PAIR, REPO, TransformerBlock, child_environment  # noqa: E402
+from film_speed import PAIR, REPO, TransformerBlock, best_process, child_environment  # noqa: E402
 
 sys.path.insert(0, str(REPO))
 TOKENS = 64  # 32 Q-Former tokens per image, A's then B's
@@ -249,27 +248,12 @@ def run_child(name: str, which: str, args) -> dict:
 
 def run_process(name: str, args) -> dict:
     """Whole `fusekit fuse` processes on the pair: best wall time, its CPU time and peak RSS (wait4)."""
-    from fusekit.io.images import read_image
-
     scratch = Path(args.scratch)
     fused = scratch / f"{name}_fused.png"
     command = [sys.executable, "-m", "fusekit", "fuse", str(PAIR[0]), str(PAIR[1]), "--task", "ivf", "--model", name,
                "--weights", str(scratch / f"{name}.safetensors"), "--text", str(scratch / f"{name}_text.safetensors"),
                "-o", str(fused), "--grey"]
-    environment = dict(child_environment(args), PYTHONPATH=str(REPO))
-    best = {"seconds": float("inf")}
-    for _ in range(args.repeats):
-        fused.unlink(missing_ok=True)
-        started = time.perf_counter()
-        child = subprocess.Popen(command, env=environment)
-        _, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - started
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise SystemExit(f"tgif_mtif_speed: error: {' '.join(command)} failed")
-        if seconds < best["seconds"]:
-            best = {"seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime, "peak_mib": usage.ru_maxrss / 1024}
-    best["image"] = read_image(str(fused))
-    return best
+    return best_process(command, fused, args, "tgif_mtif_speed")
 
 
 def compare(name: str, args) -> dict:
