@@ -292,6 +292,24 @@ def run_process(args) -> dict:
     return best_process(command, fused, args, "film_speed")
 
 
+def timing_report(side: str, reference: dict, fusekit: dict, process: dict) -> dict:
+    """Times, ratios, peak memory and the raw output difference of a reference forward (`side`: its name in the
+    keys) against fusekit's forward and whole process, as the speed benchmarks print them."""
+    return {
+        f"{side}_forward_s": round(reference["seconds"], 3), "fusekit_forward_s": round(fusekit["seconds"], 3),
+        "fusekit_process_s": round(process["seconds"], 3),
+        "forward_speedup": round(reference["seconds"] / fusekit["seconds"], 2),
+        "process_speedup": round(reference["seconds"] / process["seconds"], 2),
+        f"{side}_forward_cpu_s": round(reference["cpu_seconds"], 3), "fusekit_forward_cpu_s": round(fusekit["cpu_seconds"], 3),
+        "fusekit_process_cpu_s": round(process["cpu_seconds"], 3),
+        "forward_cpu_ratio": round(reference["cpu_seconds"] / fusekit["cpu_seconds"], 2),
+        "process_cpu_ratio": round(reference["cpu_seconds"] / process["cpu_seconds"], 2),
+        f"{side}_peak_mib": round(reference["peak_mib"], 1), "fusekit_forward_peak_mib": round(fusekit["peak_mib"], 1),
+        "fusekit_process_peak_mib": round(process["peak_mib"], 1),
+        "forward_max_abs_diff": (reference["out"] - fusekit["out"]).abs().max().item(),
+    }
+
+
 def best_process(command: list[str], fused: Path, args, label: str) -> dict:
     """`args.repeats` whole `fusekit fuse` processes writing `fused`: the best wall time, that run's CPU time and
     peak RSS (from wait4), and the image it wrote."""
@@ -339,18 +357,8 @@ def main() -> None:
     report = {
         "pair": "MSRS 00040N, 640x480", "batch": args.batch, "device": args.device, "precision": args.precision,
         "threads": args.threads,
-        "released_forward_s": round(released["seconds"], 3), "fusekit_forward_s": round(fusekit["seconds"], 3),
-        "fusekit_process_s": round(process["seconds"], 3),
-        "forward_speedup": round(released["seconds"] / fusekit["seconds"], 2),
-        "process_speedup": round(released["seconds"] / process["seconds"], 2),
-        "released_forward_cpu_s": round(released["cpu_seconds"], 3), "fusekit_forward_cpu_s": round(fusekit["cpu_seconds"], 3),
-        "fusekit_process_cpu_s": round(process["cpu_seconds"], 3),
-        "forward_cpu_ratio": round(released["cpu_seconds"] / fusekit["cpu_seconds"], 2),
-        "process_cpu_ratio": round(released["cpu_seconds"] / process["cpu_seconds"], 2),
-        "released_peak_mib": round(released["peak_mib"], 1), "fusekit_forward_peak_mib": round(fusekit["peak_mib"], 1),
-        "fusekit_process_peak_mib": round(process["peak_mib"], 1),
+        **timing_report("released", released, fusekit, process),
         "fusekit_pairs_per_s": round(args.batch / fusekit["seconds"], 3),
-        "forward_max_abs_diff": (released["out"] - fusekit["out"]).abs().max().item(),
         "png_max_level_diff": level_diff,
     }
     print(json.dumps(report, indent=2))

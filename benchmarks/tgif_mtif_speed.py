@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from film_speed import PAIR, REPO, TransformerBlock, best_process, child_environment  # noqa: E402
+from film_speed import PAIR, REPO, TransformerBlock, best_process, child_environment, timing_report  # noqa: E402
 
 sys.path.insert(0, str(REPO))
 TOKENS = 64  # 32 Q-Former tokens per image, A's then B's
@@ -263,17 +263,7 @@ def compare(name: str, args) -> dict:
     plain_png = finish(plain["out"][0, 0].numpy(), None, "clip", 8)
     return {
         "model": name, "threads": args.threads, "weights": f"random, seed {args.seed}",
-        "plain_forward_s": round(plain["seconds"], 3), "fusekit_forward_s": round(fusekit["seconds"], 3),
-        "fusekit_process_s": round(process["seconds"], 3),
-        "forward_speedup": round(plain["seconds"] / fusekit["seconds"], 2),
-        "process_speedup": round(plain["seconds"] / process["seconds"], 2),
-        "plain_forward_cpu_s": round(plain["cpu_seconds"], 3), "fusekit_forward_cpu_s": round(fusekit["cpu_seconds"], 3),
-        "fusekit_process_cpu_s": round(process["cpu_seconds"], 3),
-        "forward_cpu_ratio": round(plain["cpu_seconds"] / fusekit["cpu_seconds"], 2),
-        "process_cpu_ratio": round(plain["cpu_seconds"] / process["cpu_seconds"], 2),
-        "plain_peak_mib": round(plain["peak_mib"], 1), "fusekit_forward_peak_mib": round(fusekit["peak_mib"], 1),
-        "fusekit_process_peak_mib": round(process["peak_mib"], 1),
-        "forward_max_abs_diff": (plain["out"] - fusekit["out"]).abs().max().item(),
+        **timing_report("plain", plain, fusekit, process),
         "png_max_level_diff": int(np.abs(plain_png.astype(np.int32) - process["image"].astype(np.int32)).max()),
     }
 
