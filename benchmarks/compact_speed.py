@@ -4,7 +4,7 @@ Both networks are built with their default configs (the bundled compact architec
 under `torch.inference_mode` on one pair of 640 x 480 grey images with the same [1, L, 768] text features (random
 values: speed does not depend on them). Reported: wall time and the process's CPU time per forward pass (CPU time
 is the steadier measure on a shared machine) and the ratios film / compact. The claim in docs/MODELS.md is a
-ratio of at least 8; the script exits 1 below it.
+ratio of at least 4; the script exits 1 below it.
 
     .venv/bin/python benchmarks/compact_speed.py [--size 640x480] [--tokens 64] [--threads 2] [--repeats 3]
 """
@@ -62,8 +62,8 @@ def main() -> int:
               f"  ({width}x{height}, {args.threads} threads, median of {repeats})")
     wall_ratio = results["film"][0] / results["compact"][0]
     cpu_ratio = results["film"][1] / results["compact"][1]
-    print(f"film / compact: wall {wall_ratio:.1f}x, cpu {cpu_ratio:.1f}x (claim: >= 8x)")
-    return 0 if min(wall_ratio, cpu_ratio) >= 8 else 1
+    print(f"film / compact: wall {wall_ratio:.1f}x, cpu {cpu_ratio:.1f}x (claim: >= 4x)")
+    return 0 if min(wall_ratio, cpu_ratio) >= 4 else 1
 
 
 if __name__ == "__main__":
