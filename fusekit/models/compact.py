@@ -66,6 +66,17 @@ class CompactConfig:
     restore_channels: int = 16  # width of each source's text-conditioned restoration network
 
 
+def real_tokens(text: torch.Tensor) -> torch.Tensor:
+    """[B, L, D] tokens → [B, 1, L] mask of the real ones (all-zero rows are the padding of a batch)."""
+    return (text.abs().sum(dim=-1) > 0).unsqueeze(1)
+
+
+def token_max(x: torch.Tensor, keep: torch.Tensor, empty: float) -> torch.Tensor:
+    """[B, C, L] → [B, C]: the maximum over the tokens that `keep` marks, `empty` where a sequence has none."""
+    peak = x.masked_fill(~keep, float("-inf")).amax(dim=2)
+    return torch.where(torch.isfinite(peak), peak, torch.full_like(peak, empty))
+
+
 class TextSummary(nn.Module):
     """[B, L, text_dim] tokens → [B, text_hidden]: projection, dilated 1-D convolutions along the sequence (so a
     word is read with its phrase: "the visible image is ... noisy"), then the maximum and the mean over the tokens.
@@ -80,13 +91,12 @@ class TextSummary(nn.Module):
         self.out = nn.Sequential(nn.Linear(2 * k, config.text_hidden), nn.LeakyReLU(0.1))
 
     def forward(self, text: torch.Tensor) -> torch.Tensor:
-        keep = (text.abs().sum(dim=-1) > 0).unsqueeze(1)  # [B, 1, L]
+        keep = real_tokens(text)
         x = self.proj(text).transpose(1, 2)  # [B, k, L]
         for conv in self.mix:
             x = x + F.leaky_relu(conv(x), 0.1)
         count = keep.sum(dim=2).clamp(min=1)
-        peak = x.masked_fill(~keep, float("-inf")).amax(dim=2)
-        peak = torch.where(torch.isfinite(peak), peak, torch.zeros_like(peak))
+        peak = token_max(x, keep, empty=0.0)
         mean = (x * keep).sum(dim=2) / count
         return self.out(torch.cat([peak, mean], dim=1))
 
@@ -107,12 +117,11 @@ class FindingsReader(nn.Module):
         self.out = nn.Conv1d(k, 2 * len(KINDS), 1)
 
     def forward(self, text: torch.Tensor) -> torch.Tensor:
-        keep = (text.abs().sum(dim=-1) > 0).unsqueeze(1)  # [B, 1, L]
+        keep = real_tokens(text)
         x = text.transpose(1, 2)
         for conv in self.convs:
             x = F.leaky_relu(conv(x), 0.1)
-        scores = self.out(x).masked_fill(~keep, float("-inf")).amax(dim=2)
-        scores = torch.where(torch.isfinite(scores), scores, torch.full_like(scores, -10.0))
+        scores = token_max(self.out(x), keep, empty=-10.0)  # no tokens: nothing named
         return scores.view(-1, 2, len(KINDS))
 
 
@@ -152,8 +161,9 @@ class SourceRestorer(nn.Module):
     degradation is undone by a few smooth maps rather than a pixel-accurate residual: contrast is stretched by c₁,
     noise removed by c₂, c₃ < 0 (moving towards the blurred image), blur undone by c₂, c₃ > 0, exposure corrected by
     c₄ and c₅. What to correct comes from the words: p_k is the probability that the text names kind k
-    (`fusekit.models.degrade.KINDS`) for this source, read by `FindingsReader`. How much comes from the pixels: the maps are read from [x, m, local spread, d₁, d₂] by four 3x3 convolutions (dilations 1, 2, 4, 1: a
-    17-pixel footprint) whose hidden layers the text FiLM-modulates. The last convolution starts at zero: an
+    (`fusekit.models.degrade.KINDS`) for this source, read by `FindingsReader`. How much comes from the pixels: the
+    maps are read from [x, m, local spread, d₁, d₂] by four 3x3 convolutions (dilations 1, 2, 4, 1: a 17-pixel
+    footprint) whose hidden layers the text FiLM-modulates. The last convolution starts at zero: an
     untrained restorer is the identity."""
 
     TERMS = 5
@@ -259,8 +269,8 @@ class CompactFusion(nn.Module):
     def correct(self, x: torch.Tensor, role: int, text: torch.Tensor, findings: torch.Tensor) -> torch.Tensor:
         """Source `role` (0: A, 1: B) [B, 1, H, W] restored as its text vector [B, text_hidden] and its finding
         logits [B, len(KINDS)] say."""
-        mean = self.local_mean(x)
-        spread = ((self.local_mean(x * x) - mean * mean).clamp(min=0.0) + 1e-6).sqrt()
+        mean, mean_square = self.local_mean(torch.cat([x, x * x], dim=1)).chunk(2, dim=1)  # one pooling pass
+        spread = ((mean_square - mean * mean).clamp(min=0.0) + 1e-6).sqrt()
         fine, detail = self.split(x, self.fine_taps)[1], self.split(x)[1]
         return self.restore[role](x, mean, spread, fine, detail, text, findings)
 
