@@ -184,7 +184,8 @@ def structure_text(m: Measurements, task: str, role: str, path: str, partner: Me
         elif m.horizontal_share <= 0.4:
             sentences.append("Vertical structures dominate.")
         dense = m.cell_edges >= max(0.6 * m.cell_edges.max(), 0.02)
-        sentences.append(f"Edges are densest in {cells_phrase(dense)}.")
+        if dense.any():  # edges spread thinly everywhere (a low-contrast scan) leave no cell to name
+            sentences.append(f"Edges are densest in {cells_phrase(dense)}.")
     if m.hotspots:
         noun = _hotspot_noun(task, role, path)
         parts = [f"the {spot.position} ({_pct(spot.area_fraction)} of the image, level {spot.mean_level:.0f})" for spot in m.hotspots]
