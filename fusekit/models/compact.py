@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .degrade import KINDS
+from .degrade import CORRECTED_KINDS as KINDS
 
 
 TASKS = ("ivf", "mif", "mef", "mff")
@@ -101,24 +101,39 @@ class TextSummary(nn.Module):
         return self.out(torch.cat([peak, mean], dim=1))
 
 
+TOKEN_DROPOUT = 0.3  # the reader's training-time token dropout (FindingsReader)
+READER_WORDS = 16  # the reader's narrow per-token projection (FindingsReader)
+
+
 class FindingsReader(nn.Module):
     """[B, L, text_dim] tokens → [B, 2, len(KINDS)] logits: does the text say that source A (0) / B (1) is dark,
-    noisy, over-exposed, low-contrast, blurred? A keyword-spotting 1-D CNN (three convolutions along the tokens,
+    noisy, over-exposed or low-contrast? A keyword-spotting 1-D CNN (three convolutions along the tokens,
     dilations 1, 2, 4: a 15-token phrase such as "the visible image is dark (under-exposed) and noisy", then the
     maximum over the tokens, padding left out): a finding is a short phrase among hundreds of tokens, and the
     maximum lets it decide on its own. Trained with the degradation recipe as its label (the loss's findings
-    term); its probabilities switch the restorers' experts."""
+    term) and by nothing else: its probabilities switch the restorers' experts, but the restoration loss does not
+    reach back into it (`CompactFusion._run` detaches them), so it learns what the text says, not whatever
+    constant mixture of experts helps the restoration most on average (which it had collapsed to for MIF and MEF
+    when both losses trained it). A description is full of one-off words and numbers ("level 217") from which a
+    few hundred training texts can be memorised, so the reader sees each token through a narrow projection
+    (`READER_WORDS` numbers: room for the few words that name kinds and sources, not for the rest) and, in
+    training, each token is dropped with probability `TOKEN_DROPOUT` (a finding's words come two or three times
+    per text and survive). Reader alone on the texts of held-out training pairs, every finding right: IVF 0.63
+    → 0.84, MEF 0.69 → 1.00 of the texts (without → with both)."""
 
     def __init__(self, config: "CompactConfig"):
         super().__init__()
         k = config.context_channels
-        self.convs = nn.ModuleList([nn.Conv1d(config.text_dim, k, 3, padding=1),
+        self.words = nn.Linear(config.text_dim, READER_WORDS, bias=False)
+        self.convs = nn.ModuleList([nn.Conv1d(READER_WORDS, k, 3, padding=1),
                                     nn.Conv1d(k, k, 3, padding=2, dilation=2), nn.Conv1d(k, k, 3, padding=4, dilation=4)])
         self.out = nn.Conv1d(k, 2 * len(KINDS), 1)
 
     def forward(self, text: torch.Tensor) -> torch.Tensor:
         keep = real_tokens(text)
-        x = text.transpose(1, 2)
+        if self.training:
+            text = text * (torch.rand(text.shape[:2], device=text.device) >= TOKEN_DROPOUT)[..., None].to(text.dtype)
+        x = self.words(text).transpose(1, 2)
         for conv in self.convs:
             x = F.leaky_relu(conv(x), 0.1)
         scores = token_max(self.out(x), keep, empty=-10.0)  # no tokens: nothing named
@@ -159,9 +174,8 @@ class SourceRestorer(nn.Module):
 
     with m the local mean, d₁ and d₂ the detail finer than σ = 1 and σ = 2 pixels and c₁ᵏ…c₅ᵏ per-pixel maps. Each
     degradation is undone by a few smooth maps rather than a pixel-accurate residual: contrast is stretched by c₁,
-    noise removed by c₂, c₃ < 0 (moving towards the blurred image), blur undone by c₂, c₃ > 0, exposure corrected by
-    c₄ and c₅. What to correct comes from the words: p_k is the probability that the text names kind k
-    (`fusekit.models.degrade.KINDS`) for this source, read by `FindingsReader`. How much comes from the pixels: the
+    noise removed by c₂, c₃ < 0 (moving towards the smoothed image), exposure corrected by c₄ and c₅. What to correct comes from the words: p_k is the probability that the text names kind k
+    (`fusekit.models.degrade.CORRECTED_KINDS`) for this source, read by `FindingsReader`. How much comes from the pixels: the
     maps are read from [x, m, local spread, d₁, d₂] by four 3x3 convolutions (dilations 1, 2, 4, 1: a 17-pixel
     footprint) whose hidden layers the text FiLM-modulates. The last convolution starts at zero: an
     untrained restorer is the identity."""
@@ -287,7 +301,8 @@ class CompactFusion(nn.Module):
         summary = self.text_summary(text.to(a.dtype))
         text_a, text_b = self.source_text(summary).chunk(2, dim=1)
         findings = self.findings(text.to(a.dtype))
-        a, b = self.correct(a, 0, text_a, findings[:, 0]), self.correct(b, 1, text_b, findings[:, 1])
+        switches = findings.detach()  # the reader learns from the findings term alone (see FindingsReader)
+        a, b = self.correct(a, 0, text_a, switches[:, 0]), self.correct(b, 1, text_b, switches[:, 1])
         restored = {"restored_a": a, "restored_b": b, "findings": findings}
         (base_a, detail_a), (base_b, detail_b) = self.split(a), self.split(b)
         scale, shift = self.film_features(summary)[:, :, None, None].chunk(2, dim=1)

@@ -7,8 +7,10 @@ the sources:
 
 - the structure term (α2 = 1) is used for every task (FILM uses it for MEF and MFF only), since it is what keeps
   a blend from drifting away from both sources where their gradients agree;
-- for IVF and MIF the intensity term is weighted by ``INTENSITY_WEIGHT``, because with FILM's weights the gradient
-  term dominates a short run and the brightness selection is learnt last;
+- the intensity term is weighted by ``INTENSITY_WEIGHT``, because with FILM's weights the gradient term dominates
+  a short run and the brightness selection is learnt last: ×5 for IVF and MIF, ×100 for MEF, whose α1 = 500 made
+  the gradient term ~90 % of the loss and brightness (what MEF is about) 0.5 % of it — the earlier weights,
+  trained at ×1, washed skies out;
 - for MEF the intensity target is the sources' mean weighted by Mertens's well-exposedness (each pixel of each
   exposure weighted by exp(−(x − ½)² / 2·0.2²)) instead of the plain mean: the plain mean of an over- and an
   under-exposed frame is grey where one frame is well exposed, and a model that chases it washes skies out;
@@ -32,7 +34,7 @@ import torch.nn.functional as F
 
 from .losses import FILM_WEIGHTS, as_float32, intensity_loss, sobel_gradient, ssim, ssim_loss
 
-INTENSITY_WEIGHT = {"ivf": 5.0, "mif": 5.0, "mef": 1.0, "mff": 1.0}
+INTENSITY_WEIGHT = {"ivf": 5.0, "mif": 5.0, "mef": 100.0, "mff": 1.0}
 STRUCTURE_WEIGHT = 1.0
 RESTORE_WEIGHT = 10.0
 FINDINGS_WEIGHT = 1.0

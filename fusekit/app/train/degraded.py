@@ -29,7 +29,8 @@ from ...io.formats import ROLES, new_descriptions
 from ...models import degrade
 from ...models.augment import AUGMENTATIONS
 
-VARIANTS = 6  # versions per pair (each: a recipe, or clean, and its random strengths); few, so describing stays cheap
+VARIANTS = 16  # versions per pair (each: a recipe, or clean, and its random strengths): texts enough for the findings
+# reader to learn the words rather than memorise the texts (FindingsReader), few enough that describing stays cheap
 UNNAMED_FRACTION = 0.25  # degraded samples whose text leaves the findings out (and whose target is the input)
 
 
@@ -68,7 +69,7 @@ def degrade_sample(sample: dict, rng: np.random.Generator, task: str) -> list[di
     """`sample` with one source degraded (or none), its text recomputed, and the clean sources kept for the loss."""
     out = dict(sample)
     out["clean_a"], out["clean_b"] = sample["a"], sample["b"]
-    out["findings"] = np.zeros((len(ROLES), len(degrade.KINDS)), np.float32)  # what the text names, per source
+    out["findings"] = np.zeros((len(ROLES), len(degrade.CORRECTED_KINDS)), np.float32)  # what the text names, per source
     name = str(sample.get("name", ""))
     variant = int(rng.integers(0, VARIANTS))
     variant_rng = _variant_rng(name, variant)
@@ -79,7 +80,7 @@ def degrade_sample(sample: dict, rng: np.random.Generator, task: str) -> list[di
     out[role] = degrade.degrade(sample[role], kinds, variant_rng)
     named = variant_rng.random() >= UNNAMED_FRACTION
     if named:
-        out["findings"][ROLES.index(role), [degrade.KINDS.index(kind) for kind in kinds]] = 1.0
+        out["findings"][ROLES.index(role), [degrade.CORRECTED_KINDS.index(kind) for kind in kinds]] = 1.0
     else:
         out["clean_" + role] = out[role]
     key = (name, variant, task, sample["a"].shape)
