@@ -82,5 +82,5 @@ def test_low_contrast_scan_with_thin_edges_is_described():
     grey = (to_grey(read_image(DATA / pair["path_a"])) / np.float32(255)).astype(np.float32)
     degraded = np.round(degrade.degrade(grey, ("low-contrast",), np.random.default_rng(4)) * 255).astype(np.uint8)
     texts = describe_arrays(degraded, "mif", "a", "PET_25073.png")
-    assert "Degradation: the MRI image is low in contrast." in texts["paragraph"]
+    assert "Degradation: the MRI image is flat (low in contrast)." in texts["paragraph"]
     assert "Edges are densest" not in texts["levels"]["structure"]

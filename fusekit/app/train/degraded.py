@@ -22,7 +22,7 @@ import hashlib
 
 import numpy as np
 
-from ...guidance.describe.measure import measure
+from ...guidance.describe.measure import degradations, measure
 from ...guidance.describe.stats import MODEL_ID, describe_arrays
 from ...guidance.text import encode_descriptions
 from ...io.formats import ROLES, new_descriptions
@@ -38,13 +38,30 @@ def to_uint8(x: np.ndarray) -> np.ndarray:
     return np.round(np.clip(x, 0.0, 1.0) * 255).astype(np.uint8)
 
 
-def pair_texts(a: np.ndarray, b: np.ndarray, task: str, name: str, findings: bool = True) -> list[dict]:
+def measure_pair(a: np.ndarray, b: np.ndarray) -> dict:
+    """The describer's measurements of both sources (uint8 grey), once per image."""
+    return {"a": measure(a), "b": measure(b)}
+
+
+def pair_texts(a: np.ndarray, b: np.ndarray, task: str, name: str, findings: bool = True,
+               measured: dict | None = None) -> list[dict]:
     """The `stats` describer's texts of both sources (uint8 grey), as `fusekit describe` writes them for files
     named after the pair (MIF's B modality is read from the name's CT_/PET_/SPECT_ prefix)."""
     pixels = {"a": a, "b": b}
-    measured = {role: measure(pixels[role]) for role in ROLES}  # once per image, not again as the partner
+    measured = measured or measure_pair(a, b)
     return [describe_arrays(pixels[role], task, role, f"{name}.png", findings=findings,
                             measured=(measured[role], measured["b" if role == "a" else "a"])) for role in ROLES]
+
+
+def named_kinds(measured: dict, task: str) -> np.ndarray:
+    """[2, len(CORRECTED_KINDS)]: 1 where the pair's text names that kind for that source — the findings reader's
+    label. What the text says, not the recipe: a training image that is over-exposed by nature is named so too."""
+    label = np.zeros((len(ROLES), len(degrade.CORRECTED_KINDS)), np.float32)
+    for index, role in enumerate(ROLES):
+        for kind in degradations(measured[role], task, role):
+            if kind in degrade.CORRECTED_KINDS:
+                label[index, degrade.CORRECTED_KINDS.index(kind)] = 1.0
+    return label
 
 
 def text_features(texts: list[dict], task: str, prompt: str | None = None) -> np.ndarray:
@@ -61,32 +78,39 @@ def _variant_rng(name: str, variant: int) -> np.random.Generator:
     return np.random.default_rng([seed, variant])
 
 
-# (pair name, variant, task, shape) → the degraded pair's texts; a few kB per entry.
-_TEXTS: dict[tuple, list[dict]] = {}
+# (pair name, variant, task, shape) → the pair's texts (None: a clean version, described by the ordinary guidance
+# path) and the kinds they name; a few kB per entry.
+_DESCRIBED: dict[tuple, tuple[list[dict] | None, np.ndarray]] = {}
 
 
 def degrade_sample(sample: dict, rng: np.random.Generator, task: str) -> list[dict]:
-    """`sample` with one source degraded (or none), its text recomputed, and the clean sources kept for the loss."""
+    """`sample` with one source degraded (or none), its text recomputed, the clean sources kept for the loss and
+    what the text names (``findings``) for the findings reader."""
     out = dict(sample)
     out["clean_a"], out["clean_b"] = sample["a"], sample["b"]
-    out["findings"] = np.zeros((len(ROLES), len(degrade.CORRECTED_KINDS)), np.float32)  # what the text names, per source
     name = str(sample.get("name", ""))
     variant = int(rng.integers(0, VARIANTS))
     variant_rng = _variant_rng(name, variant)
     recipe = degrade.random_recipe(task, variant_rng)
-    if recipe is None or not all(degrade.applicable(kind, sample[recipe[0]]) for kind in recipe[1]):
-        return [out]
-    role, kinds = recipe
-    out[role] = degrade.degrade(sample[role], kinds, variant_rng)
-    named = variant_rng.random() >= UNNAMED_FRACTION
-    if named:
-        out["findings"][ROLES.index(role), [degrade.CORRECTED_KINDS.index(kind) for kind in kinds]] = 1.0
-    else:
-        out["clean_" + role] = out[role]
-    key = (name, variant, task, sample["a"].shape)
-    if key not in _TEXTS:
-        _TEXTS[key] = pair_texts(to_uint8(out["a"]), to_uint8(out["b"]), task, name, findings=named)
-    out["text"] = text_features(_TEXTS[key], task)
+    if recipe is not None and not all(degrade.applicable(kind, sample[recipe[0]]) for kind in recipe[1]):
+        recipe = None
+    named = True
+    if recipe is not None:
+        role, kinds = recipe
+        out[role] = degrade.degrade(sample[role], kinds, variant_rng)
+        named = variant_rng.random() >= UNNAMED_FRACTION
+        if not named:
+            out["clean_" + role] = out[role]
+    key = (name, variant if recipe is not None else -1, task, sample["a"].shape)
+    if key not in _DESCRIBED:
+        pixels = to_uint8(out["a"]), to_uint8(out["b"])
+        measured = measure_pair(*pixels)
+        texts = pair_texts(*pixels, task, name, findings=named, measured=measured) if recipe is not None else None
+        findings = named_kinds(measured, task) if named else np.zeros((len(ROLES), len(degrade.CORRECTED_KINDS)), np.float32)
+        _DESCRIBED[key] = texts, findings
+    texts, out["findings"] = _DESCRIBED[key]
+    if texts is not None:
+        out["text"] = text_features(texts, task)
     return [out]
 
 

@@ -87,7 +87,7 @@ def modality_words(task: str, role: str, path: str, m: Measurements) -> tuple[st
 
 
 DEGRADATION_WORDS = {
-    "dark": "dark (under-exposed)", "over-exposed": "over-exposed (washed out)", "low-contrast": "low in contrast",
+    "dark": "dark (under-exposed)", "over-exposed": "over-exposed (washed out)", "low-contrast": "flat (low in contrast)",
     "noisy": "noisy", "blurred": "blurred",
 }
 STRUCTURE_KINDS = ("dark", "over-exposed", "low-contrast")  # the rest (noisy, blurred) belong to the detail level
