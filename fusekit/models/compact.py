@@ -64,6 +64,7 @@ class CompactConfig:
     detail_sigma: float = 2.0  # σ of the Gaussian that separates base and detail layers (pixels)
     text_hidden: int = 64  # width of the text vector
     restore_channels: int = 16  # width of each source's text-conditioned restoration network
+    reader_taught_by_restoration: bool = False  # training only: let the restoration loss reach the findings reader too
 
 
 def real_tokens(text: torch.Tensor) -> torch.Tensor:
@@ -301,7 +302,8 @@ class CompactFusion(nn.Module):
         summary = self.text_summary(text.to(a.dtype))
         text_a, text_b = self.source_text(summary).chunk(2, dim=1)
         findings = self.findings(text.to(a.dtype))
-        switches = findings.detach()  # the reader learns from the findings term alone (see FindingsReader)
+        # the reader learns from the findings term alone (see FindingsReader), unless the config says otherwise
+        switches = findings if self.config.reader_taught_by_restoration else findings.detach()
         a, b = self.correct(a, 0, text_a, switches[:, 0]), self.correct(b, 1, text_b, switches[:, 1])
         restored = {"restored_a": a, "restored_b": b, "findings": findings}
         (base_a, detail_a), (base_b, detail_b) = self.split(a), self.split(b)
