@@ -111,11 +111,12 @@ class FindingsReader(nn.Module):
     noisy, over-exposed or low-contrast? A keyword-spotting 1-D CNN (three convolutions along the tokens,
     dilations 1, 2, 4: a 15-token phrase such as "the visible image is dark (under-exposed) and noisy", then the
     maximum over the tokens, padding left out): a finding is a short phrase among hundreds of tokens, and the
-    maximum lets it decide on its own. Trained with the degradation recipe as its label (the loss's findings
-    term) and by nothing else: its probabilities switch the restorers' experts, but the restoration loss does not
-    reach back into it (`CompactFusion._run` detaches them), so it learns what the text says, not whatever
-    constant mixture of experts helps the restoration most on average (which it had collapsed to for MIF and MEF
-    when both losses trained it). A description is full of one-off words and numbers ("level 217") from which a
+    maximum lets it decide on its own. Its label is what the text names (the loss's findings term); its
+    probabilities switch the restorers' experts, and by default the restoration loss does not reach back into it
+    (`CompactFusion._run` detaches them), so it learns what the text says, not whatever constant mixture of
+    experts helps the restoration most on average (which it had collapsed to for MIF and MEF when both losses
+    trained it). `CompactConfig.reader_taught_by_restoration` lets it through (the bundled IVF weights: there
+    the co-adapted experts correct a noisy visible image better). A description is full of one-off words and numbers ("level 217") from which a
     few hundred training texts can be memorised, so the reader sees each token through a narrow projection
     (`READER_WORDS` numbers: room for the few words that name kinds and sources, not for the rest) and, in
     training, each token is dropped with probability `TOKEN_DROPOUT` (a finding's words come two or three times
@@ -175,9 +176,10 @@ class SourceRestorer(nn.Module):
 
     with m the local mean, d₁ and d₂ the detail finer than σ = 1 and σ = 2 pixels and c₁ᵏ…c₅ᵏ per-pixel maps. Each
     degradation is undone by a few smooth maps rather than a pixel-accurate residual: contrast is stretched by c₁,
-    noise removed by c₂, c₃ < 0 (moving towards the smoothed image), exposure corrected by c₄ and c₅. What to correct comes from the words: p_k is the probability that the text names kind k
-    (`fusekit.models.degrade.CORRECTED_KINDS`) for this source, read by `FindingsReader`. How much comes from the pixels: the
-    maps are read from [x, m, local spread, d₁, d₂] by four 3x3 convolutions (dilations 1, 2, 4, 1: a 17-pixel
+    noise removed by c₂, c₃ < 0 (moving towards the smoothed image), exposure corrected by c₄ and c₅. What to
+    correct comes from the words: p_k is the probability that the text names kind k
+    (`fusekit.models.degrade.CORRECTED_KINDS`) for this source, read by `FindingsReader`. How much comes from the
+    pixels: the maps are read from [x, m, local spread, d₁, d₂] by four 3x3 convolutions (dilations 1, 2, 4, 1: a 17-pixel
     footprint) whose hidden layers the text FiLM-modulates. The last convolution starts at zero: an
     untrained restorer is the identity."""
 

@@ -19,8 +19,8 @@ the sources:
   the degradation and the input itself when it did not (`fusekit.app.train.degraded`), so the correction learns
   to do what the text says and nothing when it says nothing;
 - findings (``FINDINGS_WEIGHT``): the kinds of degradation the model read from the text for each source
-  (``findings`` [B, 2, kinds], logits) against the kinds the training recipe applied and the text named
-  (the batch's ``findings``), binary cross-entropy: the text reader learns to find "the visible image
+  (``findings`` [B, 2, kinds], logits) against the kinds the text names (the batch's ``findings``,
+  `fusekit.app.train.degraded.named_kinds`), binary cross-entropy: the text reader learns to find "the visible image
   is noisy" among hundreds of tokens in a few hundred steps instead of through the images.
 
 Degradation training: the model sees degraded sources and the batch carries the targets as ``clean_a`` /
