@@ -76,11 +76,12 @@ class Runner:
 
 
 def texts_for(a: np.ndarray, b: np.ndarray, task: str, name: str) -> dict[str, np.ndarray]:
-    from fusekit.app.train.degraded import pair_texts, text_features
+    from fusekit.app.train.degraded import measure_pair, pair_texts, text_features
     from fusekit.guidance.text.offline import embed
 
-    return {"own": text_features(pair_texts(a, b, task, name), task),
-            "wrong": text_features(pair_texts(a, b, task, name, findings=False), task),
+    measured = measure_pair(a, b)  # once for both texts
+    return {"own": text_features(pair_texts(a, b, task, name, measured=measured), task),
+            "wrong": text_features(pair_texts(a, b, task, name, findings=False, measured=measured), task),
             "none": embed("")}
 
 

@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .degrade import CORRECTED_KINDS as KINDS
+from .degrade import CORRECTED_KINDS
 
 
 TASKS = ("ivf", "mif", "mef", "mff")
@@ -107,21 +107,25 @@ READER_WORDS = 16  # the reader's narrow per-token projection (FindingsReader)
 
 
 class FindingsReader(nn.Module):
-    """[B, L, text_dim] tokens → [B, 2, len(KINDS)] logits: does the text say that source A (0) / B (1) is dark,
-    noisy, over-exposed or low-contrast? A keyword-spotting 1-D CNN (three convolutions along the tokens,
+    """[B, L, text_dim] tokens → [B, 2, len(CORRECTED_KINDS)] logits: does the text say that source A (0) / B (1)
+    is dark, noisy, over-exposed or low-contrast? A keyword-spotting 1-D CNN (three convolutions along the tokens,
     dilations 1, 2, 4: a 15-token phrase such as "the visible image is dark (under-exposed) and noisy", then the
     maximum over the tokens, padding left out): a finding is a short phrase among hundreds of tokens, and the
-    maximum lets it decide on its own. Its label is what the text names (the loss's findings term); its
-    probabilities switch the restorers' experts, and by default the restoration loss does not reach back into it
-    (`CompactFusion._run` detaches them), so it learns what the text says, not whatever constant mixture of
-    experts helps the restoration most on average (which it had collapsed to for MIF and MEF when both losses
-    trained it). `CompactConfig.reader_taught_by_restoration` lets it through (the bundled IVF weights: there
-    the co-adapted experts correct a noisy visible image better). A description is full of one-off words and numbers ("level 217") from which a
-    few hundred training texts can be memorised, so the reader sees each token through a narrow projection
-    (`READER_WORDS` numbers: room for the few words that name kinds and sources, not for the rest) and, in
-    training, each token is dropped with probability `TOKEN_DROPOUT` (a finding's words come two or three times
-    per text and survive). Reader alone on the texts of held-out training pairs, every finding right: IVF 0.63
-    → 0.84, MEF 0.69 → 1.00 of the texts (without → with both)."""
+    maximum lets it decide on its own.
+
+    Its label is what the text names (the loss's findings term). Its probabilities switch the restorers' experts,
+    and by default the restoration loss does not reach back into it (`CompactFusion._run` detaches them), so it
+    learns what the text says, not whatever constant mixture of experts helps the restoration most on average
+    (what it had collapsed to for MIF and MEF when both losses trained it).
+    `CompactConfig.reader_taught_by_restoration` lets the restoration loss through (the bundled IVF weights:
+    there the co-adapted experts correct a noisy visible image better).
+
+    A description is full of one-off words and numbers ("level 217") from which a few hundred training texts can
+    be memorised, so the reader sees each token through a narrow projection (`READER_WORDS` numbers: room for the
+    few words that name kinds and sources, not for the rest) and, in training, each token is dropped with
+    probability `TOKEN_DROPOUT` (a finding's words come two or three times per text and survive). Without the
+    two, a reader trained alone got every finding right in only about two thirds of the texts of held-out
+    training pairs."""
 
     def __init__(self, config: "CompactConfig"):
         super().__init__()
@@ -129,7 +133,7 @@ class FindingsReader(nn.Module):
         self.words = nn.Linear(config.text_dim, READER_WORDS, bias=False)
         self.convs = nn.ModuleList([nn.Conv1d(READER_WORDS, k, 3, padding=1),
                                     nn.Conv1d(k, k, 3, padding=2, dilation=2), nn.Conv1d(k, k, 3, padding=4, dilation=4)])
-        self.out = nn.Conv1d(k, 2 * len(KINDS), 1)
+        self.out = nn.Conv1d(k, 2 * len(CORRECTED_KINDS), 1)
 
     def forward(self, text: torch.Tensor) -> torch.Tensor:
         keep = real_tokens(text)
@@ -139,7 +143,7 @@ class FindingsReader(nn.Module):
         for conv in self.convs:
             x = F.leaky_relu(conv(x), 0.1)
         scores = token_max(self.out(x), keep, empty=-10.0)  # no tokens: nothing named
-        return scores.view(-1, 2, len(KINDS))
+        return scores.view(-1, 2, len(CORRECTED_KINDS))
 
 
 def upsample(x: torch.Tensor, factor: int, size: tuple[int, int]) -> torch.Tensor:
@@ -190,14 +194,14 @@ class SourceRestorer(nn.Module):
         c = config.restore_channels
         self.convs = nn.ModuleList([nn.Conv2d(5, c, 3, padding=1), nn.Conv2d(c, c, 3, padding=2, dilation=2),
                                     nn.Conv2d(c, c, 3, padding=4, dilation=4)])
-        self.out = nn.Conv2d(c, len(KINDS) * self.TERMS, 3, padding=1)
+        self.out = nn.Conv2d(c, len(CORRECTED_KINDS) * self.TERMS, 3, padding=1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
         self.film = _zero_linear(config.text_hidden, 2 * c * len(self.convs))
 
     def forward(self, x: torch.Tensor, mean: torch.Tensor, spread: torch.Tensor, fine: torch.Tensor,
                 detail: torch.Tensor, text: torch.Tensor, findings: torch.Tensor) -> torch.Tensor:
-        """x restored; `text` is this source's text vector, `findings` its finding logits [B, len(KINDS)]."""
+        """x restored; `text` is this source's text vector, `findings` its finding logits [B, len(CORRECTED_KINDS)]."""
         films = self.film(text)[:, :, None, None].chunk(2 * len(self.convs), dim=1)
         h = channels_last(torch.cat([x, mean, spread, fine, detail], dim=1))
         for index, conv in enumerate(self.convs):
@@ -209,11 +213,11 @@ class SourceRestorer(nn.Module):
     def expert_maps(self, h: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
         """Σ_k p_k · out_k(h) [B, TERMS, H, W], computed as one convolution per sample with the experts' weights
         mixed first (the convolution is linear, so this is the same sum): TERMS output channels instead of
-        len(KINDS) · TERMS, a fifth of the restorer's most expensive layer."""
+        len(CORRECTED_KINDS) · TERMS, a fifth of the restorer's most expensive layer."""
         batch, channels, height, width = h.shape
-        weight = self.out.weight.view(len(KINDS), self.TERMS, channels, 3, 3)
+        weight = self.out.weight.view(len(CORRECTED_KINDS), self.TERMS, channels, 3, 3)
         mixed = torch.einsum("bk,ktcij->btcij", p, weight).reshape(batch * self.TERMS, channels, 3, 3)
-        bias = (p @ self.out.bias.view(len(KINDS), self.TERMS)).reshape(batch * self.TERMS)
+        bias = (p @ self.out.bias.view(len(CORRECTED_KINDS), self.TERMS)).reshape(batch * self.TERMS)
         maps = F.conv2d(h.reshape(1, batch * channels, height, width), mixed, bias, padding=1, groups=batch)
         return maps.view(batch, self.TERMS, height, width)
 
@@ -285,7 +289,7 @@ class CompactFusion(nn.Module):
 
     def correct(self, x: torch.Tensor, role: int, text: torch.Tensor, findings: torch.Tensor) -> torch.Tensor:
         """Source `role` (0: A, 1: B) [B, 1, H, W] restored as its text vector [B, text_hidden] and its finding
-        logits [B, len(KINDS)] say."""
+        logits [B, len(CORRECTED_KINDS)] say."""
         mean, mean_square = self.local_mean(torch.cat([x, x * x], dim=1)).chunk(2, dim=1)  # one pooling pass
         spread = ((mean_square - mean * mean).clamp(min=0.0) + 1e-6).sqrt()
         fine, detail = self.split(x, self.fine_taps)[1], self.split(x)[1]
@@ -293,7 +297,7 @@ class CompactFusion(nn.Module):
 
     def training_outputs(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor) -> dict:
         """The fused image, the two restored sources (the loss compares those with the clean sources) and the
-        findings the model read from the text for each (logits per kind of `KINDS`)."""
+        findings the model read from the text for each (logits per kind of `CORRECTED_KINDS`)."""
         return self._run(a, b, text)
 
     def forward(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor) -> torch.Tensor:

@@ -48,7 +48,7 @@ def pair_texts(a: np.ndarray, b: np.ndarray, task: str, name: str, findings: boo
     """The `stats` describer's texts of both sources (uint8 grey), as `fusekit describe` writes them for files
     named after the pair (MIF's B modality is read from the name's CT_/PET_/SPECT_ prefix)."""
     pixels = {"a": a, "b": b}
-    measured = measured or measure_pair(a, b)
+    measured = measure_pair(a, b) if measured is None else measured
     return [describe_arrays(pixels[role], task, role, f"{name}.png", findings=findings,
                             measured=(measured[role], measured["b" if role == "a" else "a"])) for role in ROLES]
 
@@ -106,8 +106,7 @@ def degrade_sample(sample: dict, rng: np.random.Generator, task: str) -> list[di
         pixels = to_uint8(out["a"]), to_uint8(out["b"])
         measured = measure_pair(*pixels)
         texts = pair_texts(*pixels, task, name, findings=named, measured=measured) if recipe is not None else None
-        findings = named_kinds(measured, task) if named else np.zeros((len(ROLES), len(degrade.CORRECTED_KINDS)), np.float32)
-        _DESCRIBED[key] = texts, findings
+        _DESCRIBED[key] = texts, named_kinds(measured, task) * np.float32(named)  # unnamed text: no label
     texts, out["findings"] = _DESCRIBED[key]
     if texts is not None:
         out["text"] = text_features(texts, task)
