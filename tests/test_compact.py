@@ -121,3 +121,19 @@ def test_default_fuse_runs_the_bundled_model(tmp_path):
     result = run_fusekit("fuse", path_a, path_b, "--task", "mif", "-o", plain)
     assert result.returncode == 0, result.stderr.decode()
     assert plain.read_bytes() == out.read_bytes()
+
+
+def test_global_level_is_the_whole_images_mean_and_reaches_tiles():
+    """With `global_level`, the restorers read each source's whole-image mean: computed from the input when none is
+    given, and what `whole_image_inputs` hands every tile of a large image (so a tile is corrected as the whole)."""
+    torch.manual_seed(0)
+    model = CompactFusion(CompactConfig(global_level=True)).eval()
+    for restorer in model.restore:  # a restorer that uses the level (an untrained one is the identity)
+        torch.nn.init.normal_(restorer.out.weight, std=0.1)
+    a, b, text = torch.rand(1, 1, 48, 64), torch.rand(1, 1, 48, 64) * 0.5, torch.randn(1, 12, 768)
+    levels = model.whole_image_inputs(a[0, 0].numpy(), b[0, 0].numpy())["levels"][None]
+    assert torch.allclose(levels, torch.tensor([[a.mean(), b.mean()]]), atol=1e-7)
+    with torch.no_grad():
+        assert torch.allclose(model(a, b, text), model(a, b, text, levels=levels), atol=1e-6)
+        assert (model(a, b, text) - model(a, b, text, levels=levels + 0.2)).abs().max() > 1e-3
+    assert CompactFusion(CompactConfig()).whole_image_inputs(a, b) == {}

@@ -30,10 +30,12 @@ def test_tiled_equals_untiled_on_a_real_pair():
     a, b, text = _pair()
     model, _ = load_model("compact", None, "ivf")
 
+    whole_image = {name: value[None] for name, value in model.whole_image_inputs(a, b).items()}  # as `fuse` passes it
+
     def run(x, y):
         with torch.inference_mode():
             return model(torch.from_numpy(np.ascontiguousarray(x))[None, None],
-                         torch.from_numpy(np.ascontiguousarray(y))[None, None], text)[0, 0].numpy()
+                         torch.from_numpy(np.ascontiguousarray(y))[None, None], text, **whole_image)[0, 0].numpy()
 
     whole = run(a, b)
     assert a.shape[0] > 256 and a.shape[1] > 2 * 256  # several tiles each way, and a short last one

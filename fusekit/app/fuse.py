@@ -226,8 +226,11 @@ class Fuser:
         from . import tiling
 
         if tiling.wanted(self.spec, pairs):  # large images: overlapping tiles, so memory stays bounded
+            # what a model reads from the whole image (CompactFusion.whole_image_inputs) goes to every tile with it
+            whole = getattr(self.module, "whole_image_inputs", None)
+            tiled = [dataclasses.replace(p, guidance={**p.guidance, **whole(p.a, p.b)}) if whole else p for p in pairs]
             return [tiling.fuse_tiled(lambda a, b, p=p: self._run_learned([dataclasses.replace(p, a=a, b=b)])[0], p.a, p.b)
-                    for p in pairs]
+                    for p in tiled]
 
         def batch(arrays):
             return torch.from_numpy(np.stack(arrays)).to(self.device, self.dtype)

@@ -14,7 +14,10 @@ full-resolution path is a handful of narrow convolutions:
    image is dark and noisy"); each named kind switches on an expert that corrects the source with a local linear
    model whose coefficient maps a small network predicts from the pixels (FiLM-modulated by the text vector). The
    words say what to correct, the pixels how much; trained against the clean source when the text names a
-   degradation and against the input when it does not, so the text is what switches a correction on.
+   degradation and against the input when it does not, so the text is what switches a correction on. With
+   `global_level` (the bundled IVF and MIF weights) a restorer also sees its source's whole-image mean level,
+   the centre a low-contrast image was squeezed around, which no local window can find (computed from the input,
+   or handed to every tile of a large image by `whole_image_inputs`).
 2. Split: each corrected source is a base (Gaussian blur, σ = `detail_sigma`) plus a detail layer (the rest), the
    classic two-scale decomposition of multi-scale fusion; the network decides how to combine the layers.
 3. Encoder (full resolution): two 3x3 convolutions over [A, B, detail A, detail B] → `channels` features,
@@ -65,6 +68,7 @@ class CompactConfig:
     text_hidden: int = 64  # width of the text vector
     restore_channels: int = 16  # width of each source's text-conditioned restoration network
     reader_taught_by_restoration: bool = False  # training only: let the restoration loss reach the findings reader too
+    global_level: bool = False  # restorers also see and stretch around each source's whole-image mean level
 
 
 def real_tokens(text: torch.Tensor) -> torch.Tensor:
@@ -176,50 +180,56 @@ class SourceRestorer(nn.Module):
     """One source's text-conditioned restoration: per degradation kind an expert, a local linear model whose
     coefficients a small network predicts, switched on by what the text says about this source:
 
-        x' = clip(x + Σ_k p_k(t) · (c₁ᵏ·(x − m) + c₂ᵏ·d₁ + c₃ᵏ·d₂ + c₄ᵏ·x + c₅ᵏ), 0, 1)
+        x' = clip(x + Σ_k p_k(t) · (c₁ᵏ·(x − m) + c₂ᵏ·d₁ + c₃ᵏ·d₂ + c₄ᵏ·x + c₅ᵏ [+ c₆ᵏ·(x − μ)]), 0, 1)
 
-    with m the local mean, d₁ and d₂ the detail finer than σ = 1 and σ = 2 pixels and c₁ᵏ…c₅ᵏ per-pixel maps. Each
+    with m the local mean, μ the whole image's mean level (only with `CompactConfig.global_level`: low contrast is
+    a squeeze of the levels around it, x_low = μ + s·(x − μ), which a stretch c₁ around m cannot undo, since m
+    itself was moved towards μ), d₁ and d₂ the detail finer than σ = 1 and σ = 2 pixels and c₁ᵏ…c₅ᵏ per-pixel maps. Each
     degradation is undone by a few smooth maps rather than a pixel-accurate residual: contrast is stretched by c₁,
     noise removed by c₂, c₃ < 0 (moving towards the smoothed image), exposure corrected by c₄ and c₅. What to
     correct comes from the words: p_k is the probability that the text names kind k
     (`fusekit.models.degrade.CORRECTED_KINDS`) for this source, read by `FindingsReader`. How much comes from the
     pixels: the maps are read from [x, m, local spread, d₁, d₂] by four 3x3 convolutions (dilations 1, 2, 4, 1: a 17-pixel
-    footprint) whose hidden layers the text FiLM-modulates. The last convolution starts at zero: an
+    footprint; with `global_level` also x − μ) whose hidden layers the text FiLM-modulates. The last convolution starts at zero: an
     untrained restorer is the identity."""
-
-    TERMS = 5
 
     def __init__(self, config: "CompactConfig"):
         super().__init__()
         c = config.restore_channels
-        self.convs = nn.ModuleList([nn.Conv2d(5, c, 3, padding=1), nn.Conv2d(c, c, 3, padding=2, dilation=2),
+        self.global_level = config.global_level
+        self.terms = 6 if config.global_level else 5  # coefficient maps per expert
+        self.convs = nn.ModuleList([nn.Conv2d(5 + config.global_level, c, 3, padding=1), nn.Conv2d(c, c, 3, padding=2, dilation=2),
                                     nn.Conv2d(c, c, 3, padding=4, dilation=4)])
-        self.out = nn.Conv2d(c, len(CORRECTED_KINDS) * self.TERMS, 3, padding=1)
+        self.out = nn.Conv2d(c, len(CORRECTED_KINDS) * self.terms, 3, padding=1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
         self.film = _zero_linear(config.text_hidden, 2 * c * len(self.convs))
 
     def forward(self, x: torch.Tensor, mean: torch.Tensor, spread: torch.Tensor, fine: torch.Tensor,
-                detail: torch.Tensor, text: torch.Tensor, findings: torch.Tensor) -> torch.Tensor:
-        """x restored; `text` is this source's text vector, `findings` its finding logits [B, len(CORRECTED_KINDS)]."""
+                detail: torch.Tensor, text: torch.Tensor, findings: torch.Tensor, level: torch.Tensor | None = None) -> torch.Tensor:
+        """x restored; `text` is this source's text vector, `findings` its finding logits [B, len(CORRECTED_KINDS)],
+        `level` its whole-image mean [B, 1, 1, 1] (used with `CompactConfig.global_level`)."""
         films = self.film(text)[:, :, None, None].chunk(2 * len(self.convs), dim=1)
-        h = channels_last(torch.cat([x, mean, spread, fine, detail], dim=1))
+        inputs = [x, mean, spread, fine, detail] + ([x - level] if self.global_level else [])
+        h = channels_last(torch.cat(inputs, dim=1))
         for index, conv in enumerate(self.convs):
             h = F.leaky_relu(conv(h) * (1 + films[2 * index]) + films[2 * index + 1], 0.1)
         maps = self.expert_maps(h, torch.sigmoid(findings))
-        change = maps[:, :1] * (x - mean) + maps[:, 1:2] * fine + maps[:, 2:3] * detail + maps[:, 3:4] * x + maps[:, 4:]
+        change = maps[:, :1] * (x - mean) + maps[:, 1:2] * fine + maps[:, 2:3] * detail + maps[:, 3:4] * x + maps[:, 4:5]
+        if self.global_level:
+            change = change + maps[:, 5:] * (x - level)
         return (x + change).clamp(0.0, 1.0)
 
     def expert_maps(self, h: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-        """Σ_k p_k · out_k(h) [B, TERMS, H, W], computed as one convolution per sample with the experts' weights
-        mixed first (the convolution is linear, so this is the same sum): TERMS output channels instead of
-        len(CORRECTED_KINDS) · TERMS, a fifth of the restorer's most expensive layer."""
+        """Σ_k p_k · out_k(h) [B, terms, H, W], computed as one convolution per sample with the experts' weights
+        mixed first (the convolution is linear, so this is the same sum): terms output channels instead of
+        len(CORRECTED_KINDS) · terms, a fifth of the restorer's most expensive layer."""
         batch, channels, height, width = h.shape
-        weight = self.out.weight.view(len(CORRECTED_KINDS), self.TERMS, channels, 3, 3)
-        mixed = torch.einsum("bk,ktcij->btcij", p, weight).reshape(batch * self.TERMS, channels, 3, 3)
-        bias = (p @ self.out.bias.view(len(CORRECTED_KINDS), self.TERMS)).reshape(batch * self.TERMS)
+        weight = self.out.weight.view(len(CORRECTED_KINDS), self.terms, channels, 3, 3)
+        mixed = torch.einsum("bk,ktcij->btcij", p, weight).reshape(batch * self.terms, channels, 3, 3)
+        bias = (p @ self.out.bias.view(len(CORRECTED_KINDS), self.terms)).reshape(batch * self.terms)
         maps = F.conv2d(h.reshape(1, batch * channels, height, width), mixed, bias, padding=1, groups=batch)
-        return maps.view(batch, self.TERMS, height, width)
+        return maps.view(batch, self.terms, height, width)
 
 
 class CompactFusion(nn.Module):
@@ -287,30 +297,41 @@ class CompactFusion(nn.Module):
         small = F.avg_pool2d(small, 7, stride=1, padding=3, count_include_pad=False)
         return upsample(small, 8, x.shape[-2:])
 
-    def correct(self, x: torch.Tensor, role: int, text: torch.Tensor, findings: torch.Tensor) -> torch.Tensor:
+    def correct(self, x: torch.Tensor, role: int, text: torch.Tensor, findings: torch.Tensor,
+                level: torch.Tensor | None = None) -> torch.Tensor:
         """Source `role` (0: A, 1: B) [B, 1, H, W] restored as its text vector [B, text_hidden] and its finding
         logits [B, len(CORRECTED_KINDS)] say."""
         mean, mean_square = self.local_mean(torch.cat([x, x * x], dim=1)).chunk(2, dim=1)  # one pooling pass
         spread = ((mean_square - mean * mean).clamp(min=0.0) + 1e-6).sqrt()
         fine, detail = self.split(x, self.fine_taps)[1], self.split(x)[1]
-        return self.restore[role](x, mean, spread, fine, detail, text, findings)
+        return self.restore[role](x, mean, spread, fine, detail, text, findings, level)
 
-    def training_outputs(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor) -> dict:
+    def whole_image_inputs(self, a, b) -> dict:
+        """What a tile must be given of the whole grey [H, W] sources in [0, 1] (`fusekit.app.tiling`): their mean
+        levels, which the restorers stretch low contrast around (`CompactConfig.global_level`); nothing otherwise."""
+        if not self.config.global_level:
+            return {}
+        return {"levels": torch.tensor([float(a.mean()), float(b.mean())])}
+
+    def training_outputs(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor, levels: torch.Tensor | None = None) -> dict:
         """The fused image, the two restored sources (the loss compares those with the clean sources) and the
         findings the model read from the text for each (logits per kind of `CORRECTED_KINDS`)."""
-        return self._run(a, b, text)
+        return self._run(a, b, text, levels)
 
-    def forward(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        return self._run(a, b, text)["fused"]
+    def forward(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor, levels: torch.Tensor | None = None) -> torch.Tensor:
+        return self._run(a, b, text, levels)["fused"]
 
-    def _run(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor) -> dict:
+    def _run(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor, levels: torch.Tensor | None = None) -> dict:
         height, width = a.shape[-2:]
         summary = self.text_summary(text.to(a.dtype))
         text_a, text_b = self.source_text(summary).chunk(2, dim=1)
         findings = self.findings(text.to(a.dtype))
         # the reader learns from the findings term alone (see FindingsReader), unless the config says otherwise
         switches = findings if self.config.reader_taught_by_restoration else findings.detach()
-        a, b = self.correct(a, 0, text_a, switches[:, 0]), self.correct(b, 1, text_b, switches[:, 1])
+        if levels is None:  # the whole image is here: its mean levels
+            levels = torch.cat([a.mean(dim=(1, 2, 3)), b.mean(dim=(1, 2, 3))]).view(2, -1).t()
+        level_a, level_b = (levels[:, i].to(a.dtype).view(-1, 1, 1, 1) for i in (0, 1))
+        a, b = self.correct(a, 0, text_a, switches[:, 0], level_a), self.correct(b, 1, text_b, switches[:, 1], level_b)
         restored = {"restored_a": a, "restored_b": b, "findings": findings}
         (base_a, detail_a), (base_b, detail_b) = self.split(a), self.split(b)
         scale, shift = self.film_features(summary)[:, :, None, None].chunk(2, dim=1)
