@@ -1,8 +1,7 @@
 """The torch path of the evaluator metrics (`fusekit/metrics/on_torch.py`, what `compute` uses for CUDA tensors),
 run here on CPU tensors against the numpy path on real golden triples.
 
-Tolerances (stated in on_torch.py): relative 1e-9 for every metric (both paths compute in float64, or in float32
-where the sums are exact), Qabf relative 1e-6 (float32 atan/exp of two libraries differ in the last bit).
+Tolerances: `on_torch.agreement` (relative 1e-9; Qabf and VIF 1e-6, with the reasons there).
 """
 
 from __future__ import annotations
@@ -18,14 +17,14 @@ from conftest import DATA, GOLDEN
 from fusekit.errors import FusekitError
 from fusekit.io.images import read_image
 from fusekit.metrics import compute, resolve
-from fusekit.metrics.on_torch import compute_on_device
+from fusekit.metrics.on_torch import agreement, compute_on_device
 
 ROWS = json.loads((GOLDEN / "metrics" / "dev_reference.json").read_text())["rows"]
 NAMES = resolve(None, "evaluator")
 
 
 def tolerance(name: str) -> float:
-    return 1e-6 if name == "Qabf" else 1e-9
+    return agreement(name)
 
 
 def tensor(x: np.ndarray) -> torch.Tensor:
