@@ -23,10 +23,6 @@ ROWS = json.loads((GOLDEN / "metrics" / "dev_reference.json").read_text())["rows
 NAMES = resolve(None, "evaluator")
 
 
-def tolerance(name: str) -> float:
-    return agreement(name)
-
-
 def tensor(x: np.ndarray) -> torch.Tensor:
     """A tensor as callers pass them: colour channels first."""
     return torch.tensor(np.moveaxis(x, -1, 0) if x.ndim == 3 else x)
@@ -43,7 +39,7 @@ def assert_same(got: dict, expected: dict) -> None:
         if math.isnan(value):
             assert math.isnan(got[name]), name
         else:
-            assert got[name] == pytest.approx(value, rel=tolerance(name), abs=1e-12), name
+            assert got[name] == pytest.approx(value, rel=agreement(name), abs=1e-12), name
 
 
 @pytest.mark.parametrize("task", ["IVF", "MIF", "MEF", "MFF"])

@@ -197,8 +197,8 @@ class SourceRestorer(nn.Module):
         super().__init__()
         c = config.restore_channels
         self.global_level = config.global_level
-        self.terms = 6 if config.global_level else 5  # coefficient maps per expert
-        self.convs = nn.ModuleList([nn.Conv2d(5 + config.global_level, c, 3, padding=1), nn.Conv2d(c, c, 3, padding=2, dilation=2),
+        self.terms = 5 + config.global_level  # coefficient maps per expert
+        self.convs = nn.ModuleList([nn.Conv2d(5 + config.global_level, c, 3, padding=1),  # x, m, spread, d₁, d₂ [, x − μ] nn.Conv2d(c, c, 3, padding=2, dilation=2),
                                     nn.Conv2d(c, c, 3, padding=4, dilation=4)])
         self.out = nn.Conv2d(c, len(CORRECTED_KINDS) * self.terms, 3, padding=1)
         nn.init.zeros_(self.out.weight)
@@ -306,12 +306,15 @@ class CompactFusion(nn.Module):
         fine, detail = self.split(x, self.fine_taps)[1], self.split(x)[1]
         return self.restore[role](x, mean, spread, fine, detail, text, findings, level)
 
+    @property
+    def whole_image_names(self) -> tuple[str, ...]:
+        """The inputs this model reads of the whole image, which a crop (training) or a tile (`fusekit.app.tiling`)
+        cannot compute for itself: ``levels``, the sources' mean levels, with `CompactConfig.global_level`."""
+        return ("levels",) if self.config.global_level else ()
+
     def whole_image_inputs(self, a, b) -> dict:
-        """What a tile must be given of the whole grey [H, W] sources in [0, 1] (`fusekit.app.tiling`): their mean
-        levels, which the restorers stretch low contrast around (`CompactConfig.global_level`); nothing otherwise."""
-        if not self.config.global_level:
-            return {}
-        return {"levels": torch.tensor([float(a.mean()), float(b.mean())])}
+        """`whole_image_names` of the whole grey [H, W] sources in [0, 1], as `fuse` hands them to every tile."""
+        return {"levels": torch.tensor([float(a.mean()), float(b.mean())])} if self.whole_image_names else {}
 
     def training_outputs(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor, levels: torch.Tensor | None = None) -> dict:
         """The fused image, the two restored sources (the loss compares those with the clean sources) and the
@@ -328,9 +331,11 @@ class CompactFusion(nn.Module):
         findings = self.findings(text.to(a.dtype))
         # the reader learns from the findings term alone (see FindingsReader), unless the config says otherwise
         switches = findings if self.config.reader_taught_by_restoration else findings.detach()
-        if levels is None:  # the whole image is here: its mean levels
-            levels = torch.cat([a.mean(dim=(1, 2, 3)), b.mean(dim=(1, 2, 3))]).view(2, -1).t()
-        level_a, level_b = (levels[:, i].to(a.dtype).view(-1, 1, 1, 1) for i in (0, 1))
+        level_a = level_b = None
+        if self.config.global_level:
+            if levels is None:  # the whole image is here: its mean levels
+                levels = torch.stack([a.mean(dim=(1, 2, 3)), b.mean(dim=(1, 2, 3))], dim=1)
+            level_a, level_b = (levels[:, i, None, None, None].to(a.dtype) for i in (0, 1))
         a, b = self.correct(a, 0, text_a, switches[:, 0], level_a), self.correct(b, 1, text_b, switches[:, 1], level_b)
         restored = {"restored_a": a, "restored_b": b, "findings": findings}
         (base_a, detail_a), (base_b, detail_b) = self.split(a), self.split(b)

@@ -481,9 +481,8 @@ class _Run:
         torch, scaler, optimizer = self.torch, self.scaler, self.optimizer
         batch = {key: value.to(self.device, non_blocking=True) for key, value in batch.items()}
         guidance = {name: batch[name] for name in self.guidance_names}
-        if "levels" in batch and getattr(getattr(self.model, "config", None), "global_level", False):
-            # the whole images' mean levels (the degrade-<task> augmentation, before the crop): what a crop cannot see
-            guidance["levels"] = batch["levels"]
+        # what the model reads of the whole image and a crop cannot see (the degrade-<task> augmentation's levels)
+        guidance.update({name: batch[name] for name in getattr(self.model, "whole_image_names", ()) if name in batch})
         with self.autocast() if self.autocast else contextlib.nullcontext():
             outputs = self.train_module(batch["a"], batch["b"], guidance)
         loss, parts = self.loss_fn(outputs, batch, self.task)
