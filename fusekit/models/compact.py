@@ -198,7 +198,8 @@ class SourceRestorer(nn.Module):
         c = config.restore_channels
         self.global_level = config.global_level
         self.terms = 5 + config.global_level  # coefficient maps per expert
-        self.convs = nn.ModuleList([nn.Conv2d(5 + config.global_level, c, 3, padding=1),  # x, m, spread, d₁, d₂ [, x − μ] nn.Conv2d(c, c, 3, padding=2, dilation=2),
+        inputs = 5 + config.global_level  # x, m, spread, d₁, d₂ [, x − μ]
+        self.convs = nn.ModuleList([nn.Conv2d(inputs, c, 3, padding=1), nn.Conv2d(c, c, 3, padding=2, dilation=2),
                                     nn.Conv2d(c, c, 3, padding=4, dilation=4)])
         self.out = nn.Conv2d(c, len(CORRECTED_KINDS) * self.terms, 3, padding=1)
         nn.init.zeros_(self.out.weight)
