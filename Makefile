@@ -41,12 +41,12 @@ test-fast: install
 bench: install
 	for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
-# The compact model's bundled weights (docs/MODELS.md): one CPU run per task on synthetic degradations of
+# The compact model's bundled weights (docs/MODELS.md): two CPU runs per task on synthetic degradations of
 # $(SHARED)/train pairs (the model's degrade-<task> augmentation: degraded inputs described by the offline `stats`
 # describer, `offline` text encoder, the clean pair as the loss target), seed 0, batch 8 on 96-pixel crops, one
-# thread (same arithmetic order every time); for ivf and mif a second, fine-tuning run from the first one's
-# weights (seed 1, lr 1e-3). 450-800 steps, ~20 min per run on a quiet core; run folders (data list, logs,
-# checkpoints) stay in build/weights/<task>[-finetune], the computed text guidance in build/weights/guidance-cache.
+# thread (same arithmetic order every time), then a fine-tuning run from the first one's weights (seed 1,
+# lr 1e-3). 240-800 steps per run, 5-10 min on a quiet core; run folders (data list, logs, checkpoints) stay in
+# build/weights/<task>[-finetune], the computed text guidance in build/weights/guidance-cache.
 # `make -j2 weights` trains two tasks at once.
 SHARED ?= ../shared
 WEIGHTS_TASKS ?= ivf mif mef mff
@@ -56,13 +56,14 @@ WEIGHTS_EPOCHS_mef := 50
 WEIGHTS_EPOCHS_mff := 50
 WEIGHTS_FINETUNE_EPOCHS_ivf := 30
 WEIGHTS_FINETUNE_EPOCHS_mif := 16
-# IVF's findings reader is also taught by the restoration loss (the restorers' experts co-adapt: +4.1 dB instead of
-# +0.4 on a noisy visible image in an earlier ablation); for MIF, MEF and MFF that collapses the reader, so it learns alone.
-# For IVF and MIF the restorers also see each source's whole-image mean level (global_level), the centre a
-# low-contrast image was squeezed around: low contrast went from -1.3/-1.6 dB (IVF) and +0.8/-0.9 dB (MIF) to
-# +5.7/+0.5 and +8.6/+9.5 in the ablation.
-WEIGHTS_CONFIG_ivf := --set reader_taught_by_restoration=true --set global_level=true
-WEIGHTS_CONFIG_mif := --set global_level=true
+WEIGHTS_FINETUNE_EPOCHS_mef := 30
+WEIGHTS_FINETUNE_EPOCHS_mff := 30
+# Every task: the restorers see each source's whole-image mean level (global_level, the centre a low-contrast
+# image was squeezed around), the text acts through the restorers alone (fusion_reads_text=false: a fusion core
+# that read the text learnt to react to the findings in ways that did not carry over to the DEV pairs, -2 to -5 dB
+# for MEF), and the restorers learn from the restoration term alone (restorers_taught_by_fusion=false: MEF's
+# fusion loss, brightness x100 and gradient x500, had taught them to help the core rather than to restore).
+WEIGHTS_CONFIG := --set global_level=true --set fusion_reads_text=false --set restorers_taught_by_fusion=false
 WEIGHTS_OPTS ?= --crop 96 --batch-size 8 --lr 2e-3 --schedule cosine --seed 0
 WEIGHTS_FINETUNE_OPTS ?= --crop 96 --batch-size 8 --lr 1e-3 --schedule cosine --seed 1
 WEIGHTS_TRAIN = OMP_NUM_THREADS=1 nice $(FUSEKIT) train --model compact --task $* --data $(SHARED)/train \
@@ -72,9 +73,9 @@ weights: $(WEIGHTS_TASKS:%=weights-%)
 
 weights-%: install
 	rm -rf build/weights/$* build/weights/$*-finetune
-	$(WEIGHTS_TRAIN) --epochs $(WEIGHTS_EPOCHS_$*) $(WEIGHTS_OPTS) $(WEIGHTS_CONFIG_$*) --out build/weights/$*
+	$(WEIGHTS_TRAIN) --epochs $(WEIGHTS_EPOCHS_$*) $(WEIGHTS_OPTS) $(WEIGHTS_CONFIG) --out build/weights/$*
 	if [ -n "$(WEIGHTS_FINETUNE_EPOCHS_$*)" ]; then \
-	  $(WEIGHTS_TRAIN) --epochs $(WEIGHTS_FINETUNE_EPOCHS_$*) $(WEIGHTS_FINETUNE_OPTS) $(WEIGHTS_CONFIG_$*) \
+	  $(WEIGHTS_TRAIN) --epochs $(WEIGHTS_FINETUNE_EPOCHS_$*) $(WEIGHTS_FINETUNE_OPTS) $(WEIGHTS_CONFIG) \
 	    --init build/weights/$*/model.safetensors --out build/weights/$*-finetune && \
 	  cp build/weights/$*-finetune/model.safetensors fusekit/weights/.compact_$*.tmp; \
 	else cp build/weights/$*/model.safetensors fusekit/weights/.compact_$*.tmp; fi

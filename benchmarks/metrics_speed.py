@@ -13,7 +13,7 @@ fusekit (relative 1e-4) before anything is timed.
 Prints seconds per triple for the baseline and for fusekit (on one thread, and with `compute`'s default threads,
 one metric per thread), the ratios, and with --per-metric each metric timed on its own on both sides (where the
 time goes); exits 1 if the numbers disagree. Both run in the same process
-with the allocator setting `fusekit metrics` uses (fusekit/metrics/memory.py), BLAS threads pinned to 1 unless
+with the allocator setting `fusekit metrics` uses (fusekit/memory.py), BLAS threads pinned to 1 unless
 OPENBLAS_NUM_THREADS/OMP_NUM_THREADS say otherwise. The ratio is given for wall-clock time and for CPU time: on a
 machine shared with other jobs the CPU-time ratio is the steadier of the two (and the threaded wall-clock ratio
 needs idle cores to show). The load average is printed before and after: the ratios mean little without it.
@@ -43,7 +43,7 @@ GOLDEN = SHARED / "golden" / "metrics"
 
 from fusekit.io.images import read_image, to_grey  # noqa: E402
 from fusekit.metrics import compute  # noqa: E402
-from fusekit.metrics.memory import keep_freed_memory  # noqa: E402
+from fusekit.memory import MiB, keep_freed_memory  # noqa: E402
 
 # --------------------------------------------------------------------------------------- straightforward baseline
 
@@ -243,7 +243,7 @@ def main() -> int:
     parser.add_argument("--triples", type=int, default=6, help="number of MSRS triples (at most 6)")
     parser.add_argument("--per-metric", action="store_true", help="also time every metric on its own, both sides")
     args = parser.parse_args()
-    keep_freed_memory()  # as `fusekit metrics` does; applies to both implementations alike
+    keep_freed_memory(largest_block=32 * MiB, kept=512 * MiB)  # as `fusekit metrics` does; applies to both implementations alike
     triples = load_triples(args.triples)
     height, width = triples[0][1].shape
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

@@ -137,3 +137,45 @@ def test_global_level_is_the_whole_images_mean_and_reaches_tiles():
         assert torch.allclose(model(a, b, text), model(a, b, text, levels=levels), atol=1e-6)
         assert (model(a, b, text) - model(a, b, text, levels=levels + 0.2)).abs().max() > 1e-3
     assert CompactFusion(CompactConfig()).whole_image_inputs(a, b) == {}
+
+
+def test_a_text_blind_fusion_core_leaves_the_text_to_the_restorers():
+    """With `fusion_reads_text` false the text changes the fusion only through what the restorers correct: a text
+    that names nothing (every finding probability ~0, the restorers the identity) fuses as any other such text,
+    and the core's text layers are not built at all. With it true (the default) the same texts give another result."""
+    a, b = torch.rand(1, 1, 32, 40), torch.rand(1, 1, 32, 40)
+    texts = torch.randn(1, 6, 16), torch.randn(1, 9, 16)
+    outputs = {}
+    for reads in (False, True):
+        torch.manual_seed(0)
+        model = CompactFusion(CompactConfig(**{**TINY.__dict__, "fusion_reads_text": reads})).eval()
+        _randomise_head(model)
+        for layer in (model.film_features, model.film_context) if reads else ():
+            torch.nn.init.normal_(layer.weight, std=0.5)
+        for restorer in model.restore:
+            torch.nn.init.normal_(restorer.out.weight, std=0.1)
+        torch.nn.init.constant_(model.findings.out.bias, -30.0)  # names nothing
+        with torch.no_grad():
+            outputs[reads] = [model(a, b, text) for text in texts]
+        assert reads == any(name.startswith(("attention", "text_proj", "film_")) for name in model.state_dict())
+    assert torch.allclose(*outputs[False], atol=1e-6)
+    assert (outputs[True][0] - outputs[True][1]).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("taught", [False, True])
+def test_the_fusion_loss_reaches_the_restorers_only_when_asked(taught):
+    """`restorers_taught_by_fusion` false: the restorers learn from the restoration term alone (the fused image's
+    gradient stops at the restored sources), so what they do is restore what the text names, not whatever helps
+    the fusion core; the core is still trained on what they hand over."""
+    torch.manual_seed(0)
+    model = CompactFusion(CompactConfig(**{**TINY.__dict__, "restorers_taught_by_fusion": taught}))
+    _randomise_head(model)
+    for restorer in model.restore:
+        torch.nn.init.normal_(restorer.out.weight, std=0.1)
+    outputs = model.training_outputs(torch.rand(1, 1, 24, 24), torch.rand(1, 1, 24, 24), torch.randn(1, 5, 16))
+    outputs["fused"].square().mean().backward(retain_graph=True)
+    restorer_gradient = sum(float(p.grad.abs().sum()) for p in model.restore.parameters() if p.grad is not None)
+    assert (restorer_gradient > 0) == taught
+    assert float(model.decode[-1].weight.grad.abs().sum()) > 0  # the core learns either way
+    outputs["restored_a"].mean().backward()  # the restoration term still reaches them
+    assert float(model.restore[0].out.weight.grad.abs().sum()) > 0

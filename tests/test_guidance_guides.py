@@ -16,15 +16,28 @@ from fusekit.models import degrade
 from fusekit.models.checkpoints import load_model
 
 # (task, A, B, degraded role, kinds, pair name the describer reads the modality from)
-# Kinds the ablation shows the bundled weights correcting by a wide margin (docs/MODELS.md); a noisy visible image
-# (IVF, +1.1 dB on average, below the bar on some pairs), MEF and blur are left out.
+# Every kind the bundled weights are trained to correct, on a DEV pair where the ablation's mean margin holds
+# (docs/MODELS.md; a darkened night image, e.g. MSRS 00028N, is brightened past its clean self, so dark is
+# tested on a day image); blur is left out (named, not corrected).
+IVF_NIGHT, IVF_DAY = ("IVF/MSRS/ir/00028N.png", "IVF/MSRS/vi/00028N.png"), ("IVF/MSRS/ir/00103D.png", "IVF/MSRS/vi/00103D.png")
+PET, CT = ("MIF/Harvard/mri/PET_30067.png", "MIF/Harvard/other/PET_30067.png"), ("MIF/Harvard/mri/CT_2013.png", "MIF/Harvard/other/CT_2013.png")
+CHAIR, LAMP = ("MEF/MEFB/over/Chair.png", "MEF/MEFB/under/Chair.png"), ("MEF/MEFB/over/Lamp.png", "MEF/MEFB/under/Lamp.png")
 CASES = [
-    ("ivf", "IVF/MSRS/ir/00028N.png", "IVF/MSRS/vi/00028N.png", "a", ("noisy",), "00028N"),
-    ("ivf", "IVF/MSRS/ir/00028N.png", "IVF/MSRS/vi/00028N.png", "b", ("low-contrast",), "00028N"),
-    ("ivf", "IVF/MSRS/ir/00103D.png", "IVF/MSRS/vi/00103D.png", "b", ("dark",), "00103D"),
-    ("ivf", "IVF/MSRS/ir/00103D.png", "IVF/MSRS/vi/00103D.png", "b", ("over-exposed",), "00103D"),
-    ("mif", "MIF/Harvard/mri/PET_30067.png", "MIF/Harvard/other/PET_30067.png", "b", ("noisy",), "PET_30067"),
-    ("mif", "MIF/Harvard/mri/CT_2013.png", "MIF/Harvard/other/CT_2013.png", "a", ("low-contrast",), "CT_2013"),
+    ("ivf", *IVF_NIGHT, "a", ("noisy",), "00028N"),
+    ("ivf", *IVF_NIGHT, "a", ("low-contrast",), "00028N"),
+    ("ivf", *IVF_NIGHT, "b", ("noisy",), "00028N"),
+    ("ivf", *IVF_NIGHT, "b", ("low-contrast",), "00028N"),
+    ("ivf", *IVF_DAY, "b", ("dark",), "00103D"),
+    ("ivf", *IVF_DAY, "b", ("dark", "noisy"), "00103D"),
+    ("ivf", *IVF_DAY, "b", ("over-exposed",), "00103D"),
+    ("mif", *CT, "a", ("noisy",), "CT_2013"),
+    ("mif", *PET, "b", ("noisy",), "PET_30067"),
+    ("mif", *CT, "a", ("low-contrast",), "CT_2013"),
+    ("mif", *PET, "b", ("low-contrast",), "PET_30067"),
+    ("mef", *CHAIR, "a", ("noisy",), "Chair"),
+    ("mef", *LAMP, "b", ("noisy",), "Lamp"),
+    ("mef", *CHAIR, "a", ("low-contrast",), "Chair"),
+    ("mef", *CHAIR, "b", ("low-contrast",), "Chair"),
     ("mff", "MFF/MFFW/a/mffw_06.png", "MFF/MFFW/b/mffw_06.png", "a", ("low-contrast",), "mffw_06"),
 ]
 MARGIN_DB = 1.0  # issue 15's bar for every kind

@@ -20,6 +20,7 @@ import typer
 
 from .. import __version__, log
 from ..errors import EXIT_FAILURE, EXIT_USAGE, FusekitError, UsageError
+from ..memory import keep_freed_memory
 from .markup import escaped, with_escaped_help
 
 app = typer.Typer(
@@ -152,33 +153,16 @@ def _command_path(error: BaseException) -> str:
     return "fusekit" + path[path.index(" "):] if " " in path else "fusekit"
 
 
-# glibc's mallopt parameters, and the size up to which freed memory stays in the process for reuse.
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_KEPT_BYTES = 128 * 2**20
-
-
-def _keep_freed_memory() -> None:
-    """Freed blocks up to 128 MiB go back to glibc's heap, not to the kernel. By default a block over 32 MiB (a
-    full-resolution feature map) is unmapped when freed and the next one is fresh pages the kernel must zero:
-    `fusekit fuse --model film` spent ~1 s of its ~7 s CPU time in the kernel doing that; with this, ~0.4 s, for
-    ~45 MiB more peak memory (benchmarks/film_speed.py). Nothing happens where the C library is not glibc."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(_M_MMAP_THRESHOLD, _KEPT_BYTES)
-        libc.mallopt(_M_TRIM_THRESHOLD, _KEPT_BYTES)
-    except (OSError, AttributeError):
-        pass
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code (and exits with it when run as a script)."""
     # PyTorch's OpenMP threads sleep between parallel regions instead of spinning (read when torch loads, which is
     # later): on a CPU shared with other jobs spinning threads wait for descheduled ones, and FILM's banded blocks
     # (many short regions) ran ~10x slower in wall time at 2 threads (benchmarks/film_speed.py).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    _keep_freed_memory()
+    # freed blocks up to 128 MiB (a full-resolution feature map) are reused, not unmapped and zeroed again:
+    # `fusekit fuse --model film` spent ~1 s of its ~7 s CPU time in the kernel doing that, ~0.4 s with it, for
+    # ~45 MiB more peak memory (benchmarks/film_speed.py)
+    keep_freed_memory()
     _load_commands(sys.argv[1:] if argv is None else argv)
     cli = typer.main.get_command(app)
     try:

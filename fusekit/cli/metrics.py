@@ -41,7 +41,7 @@ def run(
     summary: Summary = None,
 ) -> int:
     from ..metrics import output as out
-    from ..metrics.memory import keep_freed_memory
+    from ..memory import MiB, keep_freed_memory
     from ..metrics.registry import check_convention, needs_sources, resolve
 
     if list_metrics:
@@ -62,7 +62,7 @@ def run(
 
         check_not_input(output, [path for item in items for path in item.paths.values()])
 
-    keep_freed_memory()
+    keep_freed_memory(largest_block=32 * MiB, kept=512 * MiB)  # a batch's image temporaries, reused
     rows: dict[str, dict] = {}
 
     def load(item):

@@ -3,8 +3,9 @@
 Why this shape: the expensive part of text-guided fusion networks such as FILM is attention and transformer blocks
 at full resolution. Here the text steers two cheap things: how to correct each source before fusing it (what
 Text-IF, CVPR 2024, calls degradation-aware fusion: the text says "the visible image is dark and noisy"), and
-*where* to take what from, a low-frequency decision made on a feature map 8x smaller than the input. The
-full-resolution path is a handful of narrow convolutions:
+*where* to take what from, a low-frequency decision made on a feature map 8x smaller than the input (the bundled
+weights use only the first, `fusion_reads_text` false). The full-resolution path is a handful of narrow
+convolutions:
 
 0. Text (`TextSummary`): the tokens [B, L, text_dim] are projected to `context_channels`, mixed along the sequence
    by three dilated 1-D convolutions (15 tokens of context, so "the visible image is ... noisy" reads as one
@@ -15,9 +16,10 @@ full-resolution path is a handful of narrow convolutions:
    model whose coefficient maps a small network predicts from the pixels (FiLM-modulated by the text vector). The
    words say what to correct, the pixels how much; trained against the clean source when the text names a
    degradation and against the input when it does not, so the text is what switches a correction on. With
-   `global_level` (the bundled IVF and MIF weights) a restorer also sees its source's whole-image mean level,
-   the centre a low-contrast image was squeezed around, which no local window can find (computed from the input,
-   or handed to every tile of a large image by `whole_image_inputs`).
+   `global_level` (the bundled weights) a restorer also sees its source's whole-image mean level, the centre a
+   low-contrast image was squeezed around, which no local window can find (computed from the input, or handed to
+   every tile of a large image by `whole_image_inputs`). With `restorers_taught_by_fusion` false (the bundled
+   weights) the fusion loss stops at the restored sources: the restorers learn to restore, not to help the core.
 2. Split: each corrected source is a base (Gaussian blur, σ = `detail_sigma`) plus a detail layer (the rest), the
    classic two-scale decomposition of multi-scale fusion; the network decides how to combine the layers.
 3. Encoder (full resolution): two 3x3 convolutions over [A, B, detail A, detail B] → `channels` features,
@@ -25,6 +27,10 @@ full-resolution path is a handful of narrow convolutions:
 4. Context (1/8 resolution): two strided convolutions and a pooling step give a low-resolution map; each of its
    pixels is a query of a multi-head cross-attention over the text tokens, whose output is added to it
    (residual), followed by a 3x3 convolution and a second FiLM modulation by the text vector.
+   With `fusion_reads_text` false (the bundled weights) steps 3 and 4 have neither FiLM nor attention: the text
+   acts through the restorers alone, and a text that names nothing leaves the sources and so the fusion as they
+   are. A core that read the text learnt to react to the findings themselves, in ways that did not carry over to
+   unseen pairs.
 5. Decoder (full resolution): the context is upsampled (bilinear) and concatenated with the encoder features; two
    3x3 convolutions predict three maps: a base weight w_b, a detail weight w_d (both through a sigmoid, each logit
    plus a learned scalar times the sources' difference in brightness resp. local detail activity) and a detail
@@ -69,6 +75,8 @@ class CompactConfig:
     restore_channels: int = 16  # width of each source's text-conditioned restoration network
     reader_taught_by_restoration: bool = False  # training only: let the restoration loss reach the findings reader too
     global_level: bool = False  # restorers also see and stretch around each source's whole-image mean level
+    fusion_reads_text: bool = True  # false: the text acts through the restorers alone (no FiLM, no attention in the core)
+    restorers_taught_by_fusion: bool = True  # training only: false, the fusion loss stops at the restored sources
 
 
 def real_tokens(text: torch.Tensor) -> torch.Tensor:
@@ -121,8 +129,9 @@ class FindingsReader(nn.Module):
     and by default the restoration loss does not reach back into it (`CompactFusion._run` detaches them), so it
     learns what the text says, not whatever constant mixture of experts helps the restoration most on average
     (what it had collapsed to for MIF and MEF when both losses trained it).
-    `CompactConfig.reader_taught_by_restoration` lets the restoration loss through (the bundled IVF weights:
-    there the co-adapted experts correct a noisy visible image better).
+    `CompactConfig.reader_taught_by_restoration` lets the restoration loss through (earlier IVF weights used it:
+    their co-adapted experts corrected a noisy visible image better than experts switched by a reader taught
+    alone, until the restorers were taught by the restoration term alone, `restorers_taught_by_fusion`).
 
     A description is full of one-off words and numbers ("level 217") from which a few hundred training texts can
     be memorised, so the reader sees each token through a narrow projection (`READER_WORDS` numbers: room for the
@@ -252,9 +261,10 @@ class CompactFusion(nn.Module):
             nn.Conv2d(c, k, 3, stride=2, padding=1), nn.LeakyReLU(0.1),
             nn.Conv2d(k, k, 3, stride=2, padding=1), nn.LeakyReLU(0.1),
         )
-        self.text_proj = nn.Linear(config.text_dim, k)
-        self.norm = nn.LayerNorm(k)
-        self.attention = nn.MultiheadAttention(k, config.heads, batch_first=True)
+        if config.fusion_reads_text:
+            self.text_proj = nn.Linear(config.text_dim, k)
+            self.norm = nn.LayerNorm(k)
+            self.attention = nn.MultiheadAttention(k, config.heads, batch_first=True)
         self.context = nn.Sequential(nn.Conv2d(k, k, 3, padding=1), nn.LeakyReLU(0.1))
         self.decode = nn.Sequential(
             nn.Conv2d(c + k, c, 3, padding=1), nn.LeakyReLU(0.1),
@@ -266,8 +276,9 @@ class CompactFusion(nn.Module):
         self.source_text = nn.Sequential(nn.Linear(config.text_hidden, 2 * config.text_hidden), nn.LeakyReLU(0.1))
         self.restore = nn.ModuleList([SourceRestorer(config), SourceRestorer(config)])  # A, B
         self.findings = FindingsReader(config)
-        self.film_features = _zero_linear(config.text_hidden, 2 * c)
-        self.film_context = _zero_linear(config.text_hidden, 2 * k)
+        if config.fusion_reads_text:  # created here, after the rest, so the random initialisation stays as it was
+            self.film_features = _zero_linear(config.text_hidden, 2 * c)
+            self.film_context = _zero_linear(config.text_hidden, 2 * k)
         # Learned contrast gates, one scalar each, zero at initialisation: they add k·(base_A − base_B) to the base
         # weight's logit and k·(activity_A − activity_B) to the detail weight's, so "take the brighter" or "take the
         # more detailed" source pixel by pixel is one parameter away instead of something the convolutions must
@@ -325,6 +336,14 @@ class CompactFusion(nn.Module):
     def forward(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor, levels: torch.Tensor | None = None) -> torch.Tensor:
         return self._run(a, b, text, levels)["fused"]
 
+    def attend(self, low: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """The 1/8-resolution map [B, k, h, w] with what each of its pixels read from the text tokens added."""
+        batch, channels, h, w = low.shape
+        queries = low.flatten(2).transpose(1, 2)  # [B, h*w, k]
+        tokens = self.text_proj(text.to(queries.dtype))
+        attended, _ = self.attention(self.norm(queries), tokens, tokens, need_weights=False)
+        return (queries + attended).transpose(1, 2).reshape(batch, channels, h, w)
+
     def _run(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor, levels: torch.Tensor | None = None) -> dict:
         height, width = a.shape[-2:]
         summary = self.text_summary(text.to(a.dtype))
@@ -339,18 +358,21 @@ class CompactFusion(nn.Module):
             level_a, level_b = (levels[:, i, None, None, None].to(a.dtype) for i in (0, 1))
         a, b = self.correct(a, 0, text_a, switches[:, 0], level_a), self.correct(b, 1, text_b, switches[:, 1], level_b)
         restored = {"restored_a": a, "restored_b": b, "findings": findings}
+        if not self.config.restorers_taught_by_fusion:  # they learn to restore alone; the core fuses what they give
+            a, b = a.detach(), b.detach()
         (base_a, detail_a), (base_b, detail_b) = self.split(a), self.split(b)
-        scale, shift = self.film_features(summary)[:, :, None, None].chunk(2, dim=1)
-        features = self.encode(channels_last(torch.cat([a, b, detail_a, detail_b], dim=1))) * (1 + scale) + shift
+        features = self.encode(channels_last(torch.cat([a, b, detail_a, detail_b], dim=1)))
+        if self.config.fusion_reads_text:
+            scale, shift = self.film_features(summary)[:, :, None, None].chunk(2, dim=1)
+            features = features * (1 + scale) + shift
         low = self.down(features)  # 1/4
         low = F.avg_pool2d(low, self.config.downsample // 4, ceil_mode=True) if self.config.downsample > 4 else low
-        batch, channels, h, w = low.shape
-        queries = low.flatten(2).transpose(1, 2)  # [B, h*w, k]
-        tokens = self.text_proj(text.to(queries.dtype))
-        attended, _ = self.attention(self.norm(queries), tokens, tokens, need_weights=False)
-        low = (queries + attended).transpose(1, 2).reshape(batch, channels, h, w)
-        scale, shift = self.film_context(summary)[:, :, None, None].chunk(2, dim=1)
-        context = self.context(low) * (1 + scale) + shift
+        if self.config.fusion_reads_text:  # the text says where to take what from: attention, then FiLM
+            context = self.context(self.attend(low, text))
+            scale, shift = self.film_context(summary)[:, :, None, None].chunk(2, dim=1)
+            context = context * (1 + scale) + shift
+        else:
+            context = self.context(low)
         context = upsample(context, self.config.downsample, (height, width))
         maps = self.decode(channels_last(torch.cat([features, context], dim=1)))
         activity_a = F.avg_pool2d(detail_a.abs(), 5, stride=1, padding=2, count_include_pad=False)

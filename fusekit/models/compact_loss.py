@@ -17,7 +17,8 @@ the sources:
 - restoration (``RESTORE_WEIGHT``): each source as the model corrected it (``restored_a`` / ``restored_b``) is
   compared with the source it should have become, L1 + (1 − SSIM). That is the clean source when the text named
   the degradation and the input itself when it did not (`fusekit.app.train.degraded`), so the correction learns
-  to do what the text says and nothing when it says nothing;
+  to do what the text says and nothing when it says nothing (with `CompactConfig.restorers_taught_by_fusion`
+  false, as in the bundled weights, it is all the restorers learn from: the fusion terms stop at their outputs);
 - findings (``FINDINGS_WEIGHT``): the kinds of degradation the model read from the text for each source
   (``findings`` [B, 2, kinds], logits) against the kinds the text names (the batch's ``findings``,
   `fusekit.app.train.degraded.named_kinds`), binary cross-entropy: the text reader learns to find "the visible image

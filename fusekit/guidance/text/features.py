@@ -4,7 +4,8 @@ Per image the encoded text is its ``paragraph`` (FILM); an image without one is 
 region captions and segments joined into sentences. ``text`` is A's tokens followed by B's; ``text_a`` /
 ``text_b`` keep them apart; when every image has MTIF's three levels, ``text_detail`` / ``text_structure`` /
 ``text_semantic`` hold each level's pair-concatenated tokens. A document's ``prompt`` (the user's own words,
-`fusekit describe/fuse --prompt`) is appended to every image's text, paragraph and levels alike.
+`fusekit describe/fuse --prompt`) is appended to every image's text, paragraph and levels alike, followed by the
+describer's sentence for any degradation it names (`fusekit.guidance.describe.prompt_findings`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import FusekitError
-from ...io.formats import TEXT_LEVELS, dump_json, sha256_bytes, validate_descriptions
+from ...io.formats import TASKS, TEXT_LEVELS, dump_json, sha256_bytes, validate_descriptions
 from .base import TEXT_ENCODERS, TextEncoder, TextOptions
 
 
@@ -35,9 +36,21 @@ def image_text(texts: dict) -> str:
     return " ".join(sentences)
 
 
-def _with_prompt(text: str, document: dict) -> str:
+def _prompt_text(document: dict) -> str:
+    """The user's words, followed by what they say is wrong in the `stats` describer's own sentence (the words the
+    bundled model learnt its findings from, `fusekit.guidance.describe.prompt_findings`); "" without a prompt."""
+    from ..describe.prompt_findings import prompt_findings
+
     prompt = document.get("prompt")
-    return f"{text} {prompt.strip()}" if isinstance(prompt, str) and prompt.strip() else text
+    if not isinstance(prompt, str) or not prompt.strip():
+        return ""
+    paths = {image.get("role"): str(image.get("path", "")) for image in document.get("images", [])}
+    findings = prompt_findings(prompt, document.get("task", ""), paths) if document.get("task") in TASKS else ""
+    return f"{prompt.strip()} {findings}".strip()
+
+
+def _with_prompt(text: str, prompt: str) -> str:
+    return f"{text} {prompt}" if prompt else text
 
 
 def _text_of(image: dict, index: int, level: str | None, source: str) -> str:
@@ -94,7 +107,8 @@ def _texts_wanted(document: dict, source: str) -> tuple[list[dict], dict[str | N
     if len(set(roles)) != len(roles):
         raise FusekitError(f"{source}: two images share role {roles[0]!r}", "re-run fusekit describe")
     levels = all(isinstance(image["texts"].get("levels"), dict) and image["texts"]["levels"] for image in images)
-    return images, {level: [_with_prompt(_text_of(image, i, level, source), document) for i, image in enumerate(images)]
+    prompt = _prompt_text(document)
+    return images, {level: [_with_prompt(_text_of(image, i, level, source), prompt) for i, image in enumerate(images)]
                     for level in [None, *(TEXT_LEVELS if levels else ())]}
 
 
