@@ -74,11 +74,9 @@ weights: $(WEIGHTS_TASKS:%=weights-%)
 weights-%: install
 	rm -rf build/weights/$* build/weights/$*-finetune
 	$(WEIGHTS_TRAIN) --epochs $(WEIGHTS_EPOCHS_$*) $(WEIGHTS_OPTS) $(WEIGHTS_CONFIG) --out build/weights/$*
-	if [ -n "$(WEIGHTS_FINETUNE_EPOCHS_$*)" ]; then \
-	  $(WEIGHTS_TRAIN) --epochs $(WEIGHTS_FINETUNE_EPOCHS_$*) $(WEIGHTS_FINETUNE_OPTS) $(WEIGHTS_CONFIG) \
-	    --init build/weights/$*/model.safetensors --out build/weights/$*-finetune && \
-	  cp build/weights/$*-finetune/model.safetensors fusekit/weights/.compact_$*.tmp; \
-	else cp build/weights/$*/model.safetensors fusekit/weights/.compact_$*.tmp; fi
+	$(WEIGHTS_TRAIN) --epochs $(WEIGHTS_FINETUNE_EPOCHS_$*) $(WEIGHTS_FINETUNE_OPTS) $(WEIGHTS_CONFIG) \
+	  --init build/weights/$*/model.safetensors --out build/weights/$*-finetune
+	cp build/weights/$*-finetune/model.safetensors fusekit/weights/.compact_$*.tmp
 	mv fusekit/weights/.compact_$*.tmp fusekit/weights/compact_$*.safetensors
 
 man: install

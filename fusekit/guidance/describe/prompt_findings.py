@@ -28,11 +28,11 @@ SOURCE_WORDS = {
     ("mff", "a"): r"first|source a|image a",
     ("mff", "b"): r"second|source b|image b",
 }
-# the words that name each kind (checked in this order, so "washed-out contrast" is low contrast, not exposure)
+# the words that name each kind (a regex alternation, matched as whole words)
 KIND_WORDS = {
     "low-contrast": r"low[- ]contrast|low in contrast|flat|hazy|faded",
     "over-exposed": r"over-?exposed|washed[- ]out|too bright|blown[- ]out",
-    "dark": r"dark|under-?exposed|too dim|dim",
+    "dark": r"dark|under-?exposed|dim",
     "noisy": r"noisy|noise|grainy|grain",
     "blurred": r"blurr?ed|blurry|out of focus|soft",
 }
@@ -48,19 +48,20 @@ def _mentions(prompt: str, task: str) -> list[tuple[int, int, str]]:
     return sorted(found)
 
 
+def _affirmed(kind: str, span: str) -> bool:
+    """Whether `span` names `kind` at least once without a negation just before it."""
+    return any(not _NEGATION.search(span[: match.start()]) for match in re.finditer(rf"\b(?:{KIND_WORDS[kind]})\b", span))
+
+
 def kinds_named(prompt: str, task: str) -> dict[str, list[str]]:
     """role → the kinds the prompt says that source has (describer order), for the roles it names with any."""
     text = prompt.lower()
     mentions = _mentions(text, task)
-    named: dict[str, list[str]] = {}
+    spans: dict[str, str] = {}  # per role, the words after each of its mentions up to the next mention of a source
     for index, (_, end, role) in enumerate(mentions):
         stop = mentions[index + 1][0] if index + 1 < len(mentions) else len(text)
-        span = text[end:stop]
-        for kind in SOURCE_FINDINGS[task, role]:
-            for match in re.finditer(rf"\b(?:{KIND_WORDS[kind]})\b", span):
-                if not _NEGATION.search(span[: match.start()]) and kind not in named.setdefault(role, []):
-                    named[role].append(kind)
-                    break
+        spans[role] = spans.get(role, "") + " " + text[end:stop]
+    named = {role: [kind for kind in SOURCE_FINDINGS[task, role] if _affirmed(kind, span)] for role, span in spans.items()}
     return {role: kinds for role, kinds in named.items() if kinds}
 
 

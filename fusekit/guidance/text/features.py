@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import FusekitError
-from ...io.formats import TASKS, TEXT_LEVELS, dump_json, sha256_bytes, validate_descriptions
+from ...io.formats import TEXT_LEVELS, dump_json, sha256_bytes, validate_descriptions
 from .base import TEXT_ENCODERS, TextEncoder, TextOptions
 
 
@@ -44,9 +44,8 @@ def _prompt_text(document: dict) -> str:
     prompt = document.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         return ""
-    paths = {image.get("role"): str(image.get("path", "")) for image in document.get("images", [])}
-    findings = prompt_findings(prompt, document.get("task", ""), paths) if document.get("task") in TASKS else ""
-    return f"{prompt.strip()} {findings}".strip()
+    paths = {image["role"]: str(image["path"]) for image in document["images"]}  # a validated document
+    return f"{prompt.strip()} {prompt_findings(prompt, document['task'], paths)}".strip()
 
 
 def _with_prompt(text: str, prompt: str) -> str:
