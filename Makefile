@@ -64,6 +64,13 @@ WEIGHTS_FINETUNE_EPOCHS_mff := 30
 # for MEF), and the restorers learn from the restoration term alone (restorers_taught_by_fusion=false: MEF's
 # fusion loss, brightness x100 and gradient x500, had taught them to help the core rather than to restore).
 WEIGHTS_CONFIG := --set global_level=true --set fusion_reads_text=false --set restorers_taught_by_fusion=false
+# MFF's two sources show one scene, so a squeezed one's restorer also sees how much contrast the other keeps
+# (global_spread: without it, how far to stretch a low-contrast frame back is a guess, wrong on about a third of
+# the DEV pairs).
+WEIGHTS_CONFIG_mff := --set global_spread=true
+# MEF's exposures are blended band by band (pyramid_blend, as Mertens's exposure fusion does): blended pixel by
+# pixel, a blown-out frame beside a black one left a dark ring around a lamp and a hazy, grey image.
+WEIGHTS_CONFIG_mef := --set pyramid_blend=true
 WEIGHTS_OPTS ?= --crop 96 --batch-size 8 --lr 2e-3 --schedule cosine --seed 0
 WEIGHTS_FINETUNE_OPTS ?= --crop 96 --batch-size 8 --lr 1e-3 --schedule cosine --seed 1
 WEIGHTS_TRAIN = OMP_NUM_THREADS=1 nice $(FUSEKIT) train --model compact --task $* --data $(SHARED)/train \
@@ -73,8 +80,8 @@ weights: $(WEIGHTS_TASKS:%=weights-%)
 
 weights-%: install
 	rm -rf build/weights/$* build/weights/$*-finetune
-	$(WEIGHTS_TRAIN) --epochs $(WEIGHTS_EPOCHS_$*) $(WEIGHTS_OPTS) $(WEIGHTS_CONFIG) --out build/weights/$*
-	$(WEIGHTS_TRAIN) --epochs $(WEIGHTS_FINETUNE_EPOCHS_$*) $(WEIGHTS_FINETUNE_OPTS) $(WEIGHTS_CONFIG) \
+	$(WEIGHTS_TRAIN) --epochs $(WEIGHTS_EPOCHS_$*) $(WEIGHTS_OPTS) $(WEIGHTS_CONFIG) $(WEIGHTS_CONFIG_$*) --out build/weights/$*
+	$(WEIGHTS_TRAIN) --epochs $(WEIGHTS_FINETUNE_EPOCHS_$*) $(WEIGHTS_FINETUNE_OPTS) $(WEIGHTS_CONFIG) $(WEIGHTS_CONFIG_$*) \
 	  --init build/weights/$*/model.safetensors --out build/weights/$*-finetune
 	cp build/weights/$*-finetune/model.safetensors fusekit/weights/.compact_$*.tmp
 	mv fusekit/weights/.compact_$*.tmp fusekit/weights/compact_$*.safetensors

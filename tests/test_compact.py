@@ -14,6 +14,7 @@ from fusekit.metrics import compute
 from fusekit.models import FUSION_MODELS
 from fusekit.models.checkpoints import load_model
 from fusekit.models.compact import CompactConfig, CompactFusion
+from fusekit.models.degrade import CORRECTED_KINDS
 from fusekit.guidance.text import encode_descriptions
 
 TINY = CompactConfig(text_dim=16, channels=4, context_channels=8, heads=2)
@@ -137,6 +138,43 @@ def test_global_level_is_the_whole_images_mean_and_reaches_tiles():
         assert torch.allclose(model(a, b, text), model(a, b, text, levels=levels), atol=1e-6)
         assert (model(a, b, text) - model(a, b, text, levels=levels + 0.2)).abs().max() > 1e-3
     assert CompactFusion(CompactConfig()).whole_image_inputs(a, b) == {}
+
+
+def test_global_spread_is_the_whole_images_contrast_and_undoes_a_squeeze():
+    """With `global_spread`, each restorer reads the other source's whole-image standard deviation over its own:
+    computed from the input when none is given, handed to every tile by `whole_image_inputs`, and its term
+    c₇·(r − 1)·(x − μ) with c₇ = 1 stretches a frame squeezed around its mean back to the other frame's contrast
+    exactly (MFF: two focus settings of one scene keep one contrast)."""
+    torch.manual_seed(0)
+    model = CompactFusion(CompactConfig(text_dim=16, global_level=True, global_spread=True)).eval()
+    assert model.whole_image_names == ("levels", "spreads")
+    path_a, path_b = pair_paths("MFF", "MFIFB", "stand_02")
+    clean = torch.from_numpy(to_grey(read_image(path_a)).astype(np.float32) / 255)[None, None]
+    other = torch.from_numpy(to_grey(read_image(path_b)).astype(np.float32) / 255)[None, None]
+    mean = clean.mean()
+    squeezed = mean + 0.1 * (clean - mean)
+    whole = model.whole_image_inputs(squeezed[0, 0].numpy(), clean[0, 0].numpy())
+    assert torch.allclose(whole["spreads"], torch.tensor([squeezed.std(correction=0), clean.std(correction=0)]), atol=1e-6)
+    low_contrast = CORRECTED_KINDS.index("low-contrast")
+    restorer = model.restore[0]
+    with torch.no_grad():  # the low-contrast expert: c₇ = 1, every other map 0
+        restorer.out.bias[low_contrast * restorer.terms + 6] = 1.0
+        findings = torch.full((1, len(CORRECTED_KINDS)), -30.0)
+        findings[0, low_contrast] = 30.0
+        text = torch.zeros(1, model.config.text_hidden)
+        levels, spreads = whole["levels"][None], whole["spreads"][None]
+
+        def restore(reference):  # A restored with `reference`'s spread as the other source's
+            ratio = (reference.std(correction=0) + 1e-5) / (squeezed.std(correction=0) + 1e-5)
+            return model.correct(squeezed, 0, text, findings, levels[:, :1, None, None], ratio.view(1, 1, 1, 1))
+
+        assert (squeezed - clean).abs().mean() > 0.05
+        assert (restore(clean) - clean).abs().max() < 2e-3  # exact but for the spreads' floor
+        assert (restore(other) - clean).abs().mean() < 0.01  # the frames' spreads differ by their focus only
+        # in the whole network: the spreads it computes itself are the ones a tile is handed
+        text_tokens = torch.randn(1, 9, 16)
+        assert torch.allclose(model(squeezed, clean, text_tokens), model(squeezed, clean, text_tokens, levels=levels, spreads=spreads), atol=1e-6)
+        assert (model(squeezed, clean, text_tokens) - model(squeezed, clean, text_tokens, levels=levels, spreads=spreads * torch.tensor([[2.0, 1.0]]))).abs().max() > 1e-3
 
 
 def test_a_text_blind_fusion_core_leaves_the_text_to_the_restorers():

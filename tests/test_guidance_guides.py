@@ -22,6 +22,7 @@ from fusekit.models.checkpoints import load_model
 IVF_NIGHT, IVF_DAY = ("IVF/MSRS/ir/00028N.png", "IVF/MSRS/vi/00028N.png"), ("IVF/MSRS/ir/00103D.png", "IVF/MSRS/vi/00103D.png")
 PET, CT = ("MIF/Harvard/mri/PET_30067.png", "MIF/Harvard/other/PET_30067.png"), ("MIF/Harvard/mri/CT_2013.png", "MIF/Harvard/other/CT_2013.png")
 CHAIR, LAMP = ("MEF/MEFB/over/Chair.png", "MEF/MEFB/under/Chair.png"), ("MEF/MEFB/over/Lamp.png", "MEF/MEFB/under/Lamp.png")
+MFFW_06, SAVIC_10 = ("MFF/MFFW/a/mffw_06.png", "MFF/MFFW/b/mffw_06.png"), ("MFF/MFIFB/a/savic_10.png", "MFF/MFIFB/b/savic_10.png")
 CASES = [
     ("ivf", *IVF_NIGHT, "a", ("noisy",), "00028N"),
     ("ivf", *IVF_NIGHT, "a", ("low-contrast",), "00028N"),
@@ -38,7 +39,11 @@ CASES = [
     ("mef", *LAMP, "b", ("noisy",), "Lamp"),
     ("mef", *CHAIR, "a", ("low-contrast",), "Chair"),
     ("mef", *CHAIR, "b", ("low-contrast",), "Chair"),
-    ("mff", "MFF/MFFW/a/mffw_06.png", "MFF/MFFW/b/mffw_06.png", "a", ("low-contrast",), "mffw_06"),
+    ("mff", *MFFW_06, "a", ("noisy",), "mffw_06"),
+    ("mff", *MFFW_06, "b", ("noisy",), "mffw_06"),
+    ("mff", *MFFW_06, "a", ("low-contrast",), "mffw_06"),
+    ("mff", *SAVIC_10, "a", ("low-contrast",), "savic_10"),  # a pair the restorer misjudged before global_spread
+    ("mff", *MFFW_06, "b", ("low-contrast",), "mffw_06"),
 ]
 MARGIN_DB = 1.0  # issue 15's bar for every kind
 

@@ -221,16 +221,21 @@ class Fuser:
     def _run_learned(self, pairs: list[Pair]) -> list[np.ndarray]:
         import dataclasses
 
-        import torch
-
         from . import tiling
 
         if tiling.wanted(self.spec, pairs):  # large images: overlapping tiles, so memory stays bounded
             # what a model reads from the whole image (CompactFusion.whole_image_inputs) goes to every tile with it
             whole = getattr(self.module, "whole_image_inputs", None)
             tiled = [dataclasses.replace(p, guidance={**p.guidance, **whole(p.a, p.b)}) if whole else p for p in pairs]
-            return [tiling.fuse_tiled(lambda a, b, p=p: self._run_learned([dataclasses.replace(p, a=a, b=b)])[0], p.a, p.b)
+            if getattr(self.module, "blends_whole_image", False):  # tiles compute the layers, the blend is global
+                return [self._blend_whole(p) for p in tiled]
+            return [tiling.fuse_tiled(lambda a, b, p=p: self._forward([dataclasses.replace(p, a=a, b=b)], self.module)[0][0], p.a, p.b)
                     for p in tiled]
+        return [out[0] for out in self._forward(pairs, self.module)]
+
+    def _forward(self, pairs: list[Pair], method) -> list[np.ndarray]:
+        """`method(a, b, **guidance)` of the model on a batch of pairs → one float32 [C, H, W] array per pair."""
+        import torch
 
         def batch(arrays):
             return torch.from_numpy(np.stack(arrays)).to(self.device, self.dtype)
@@ -239,9 +244,19 @@ class Fuser:
         b = batch([p.b for p in pairs])[:, None]
         guidance = {name: torch.stack([p.guidance[name] for p in pairs]).to(self.device, self.dtype) for name in pairs[0].guidance}
         with torch.inference_mode():
-            fused = self.module(a, b, **guidance)
-        fused = fused.float().cpu().numpy()
-        return [fused[index, 0] for index in range(len(pairs))]
+            out = method(a, b, **guidance)
+        return list(out.float().cpu().numpy())
+
+    def _blend_whole(self, pair: Pair) -> np.ndarray:
+        """A large pair through a model whose last step blends the whole image (`CompactFusion.blends_whole_image`):
+        its local layers tile by tile, then one blend of the stitched layers."""
+        import dataclasses
+
+        from . import tiling
+
+        layers = tiling.fuse_tiled(
+            lambda a, b: self._forward([dataclasses.replace(pair, a=a, b=b)], self.module.local_layers)[0], pair.a, pair.b)
+        return self.module.blend_layers_array(layers)
 
 
 def output_path(item: Item, output: str, single: bool) -> str:

@@ -53,12 +53,13 @@ def _ramp(size: int, fade_start: int, fade_end: int) -> np.ndarray:
 
 def fuse_tiled(run: Callable[[np.ndarray, np.ndarray], np.ndarray], a: np.ndarray, b: np.ndarray,
                tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP) -> np.ndarray:
-    """`run(a_window, b_window) → fused window` over overlapping windows of grey [H, W] sources, blended."""
+    """`run(a_window, b_window) → fused window` over overlapping windows of grey [H, W] sources, blended; `run` may
+    return [C, h, w] layers instead of one [h, w] image (each blended alike)."""
     if tile % GRID or tile <= overlap:
         raise ValueError(f"tile {tile} must be a multiple of {GRID} and larger than the overlap {overlap}")
     height, width = a.shape[:2]
     rows, cols = starts(height, tile, overlap), starts(width, tile, overlap)
-    total = np.zeros((height, width), np.float32)
+    total = None
     weights = np.zeros((height, width), np.float32)
     for i, top in enumerate(rows):
         bottom = height if i == len(rows) - 1 else top + tile
@@ -71,6 +72,9 @@ def fuse_tiled(run: Callable[[np.ndarray, np.ndarray], np.ndarray], a: np.ndarra
             fade_left = cols[j - 1] + tile - left if j else 0
             fade_right = right - cols[j + 1] if j + 1 < len(cols) else 0
             weight = np.outer(_ramp(bottom - top, fade_top, fade_bottom), _ramp(right - left, fade_left, fade_right))
-            total[top:bottom, left:right] += weight * fused
+            if total is None:
+                total = np.zeros(fused.shape[:-2] + (height, width), np.float32)
+            total[..., top:bottom, left:right] += weight * fused
             weights[top:bottom, left:right] += weight
-    return total / weights
+    total /= weights  # in place: for a large image's layers this is hundreds of MB
+    return total

@@ -37,7 +37,11 @@ convolutions:
    gain g (softplus, 1 at initialisation). The fused image is
    ``clip(w_b·base_A + (1 − w_b)·base_B + g·(w_d·detail_A + (1 − w_d)·detail_B), 0, 1)``. The last convolutions
    (decoder, restoration and FiLM heads) start at zero, so an untrained model outputs the mean of A and B and
-   training only learns the departures.
+   training only learns the departures. With `pyramid_blend` (MEF's bundled weights) the bases are blended band by
+   band instead, w_b smoothed to each band's scale (a Laplacian pyramid of the whole image, as Mertens's exposure
+   fusion blends; `fusekit.models.pyramid_blend`): pixel by pixel, a blown-out frame beside a black one left a
+   dark ring around a lamp, and a smooth w_b a hazy image. That one step reads the whole image, so a large image
+   is fused as `local_layers` tile by tile and one `blend_layers`.
 
 Guidance: ``text`` [B, L, text_dim], pair tokens as `fusekit encode-text` writes them (any L; zero rows, the
 padding of a batch, are ignored by the pooling). Bundled weights (one file per task in fusekit/weights/, trained
@@ -50,17 +54,22 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .baselines.pyramid import blend as array_blend
 from .degrade import CORRECTED_KINDS
+from .pyramid_blend import pyramid_blend
 
 
 TASKS = ("ivf", "mif", "mef", "mff")
 _SOFTPLUS_ONE = math.log(math.e - 1)  # softplus(x + this) is 1 at x = 0
 _BASE_GATE_SCALE = 100.0  # a gate of 0.1 turns a brightness difference of 0.1 into a logit of 1
 _DETAIL_GATE_SCALE = 1000.0  # detail activity differences are ~10x smaller
+_SPREAD_FLOOR = 1e-5  # added to both whole-image spreads, so a flat image gives a finite ratio (then clamped)
+_SPREAD_RATIO_MAX = 32.0  # the ratio of the sources' spreads is kept within [1/32, 32] (the squeezes go to ~1/20)
 
 
 @dataclass
@@ -75,8 +84,10 @@ class CompactConfig:
     restore_channels: int = 16  # width of each source's text-conditioned restoration network
     reader_taught_by_restoration: bool = False  # training only: let the restoration loss reach the findings reader too
     global_level: bool = False  # restorers also see and stretch around each source's whole-image mean level
+    global_spread: bool = False  # with global_level: restorers also see the other source's whole-image contrast against their own
     fusion_reads_text: bool = True  # false: the text acts through the restorers alone (no FiLM, no attention in the core)
     restorers_taught_by_fusion: bool = True  # training only: false, the fusion loss stops at the restored sources
+    pyramid_blend: bool = False  # the base layers are blended band by band (Laplacian pyramid), not pixel by pixel
 
 
 def real_tokens(text: torch.Tensor) -> torch.Tensor:
@@ -189,25 +200,29 @@ class SourceRestorer(nn.Module):
     """One source's text-conditioned restoration: per degradation kind an expert, a local linear model whose
     coefficients a small network predicts, switched on by what the text says about this source:
 
-        x' = clip(x + Σ_k p_k(t) · (c₁ᵏ·(x − m) + c₂ᵏ·d₁ + c₃ᵏ·d₂ + c₄ᵏ·x + c₅ᵏ [+ c₆ᵏ·(x − μ)]), 0, 1)
+        x' = clip(x + Σ_k p_k(t) · (c₁ᵏ·(x − m) + c₂ᵏ·d₁ + c₃ᵏ·d₂ + c₄ᵏ·x + c₅ᵏ [+ c₆ᵏ·(x − μ)] [+ c₇ᵏ·(r − 1)·(x − μ)]), 0, 1)
 
     with m the local mean, μ the whole image's mean level (only with `CompactConfig.global_level`: low contrast is
     a squeeze of the levels around it, x_low = μ + s·(x − μ), which a stretch c₁ around m cannot undo, since m
-    itself was moved towards μ), d₁ and d₂ the detail finer than σ = 1 and σ = 2 pixels and c₁ᵏ…c₅ᵏ per-pixel maps. Each
+    itself was moved towards μ), r the other source's whole-image spread (standard deviation) over this one's (only
+    with `CompactConfig.global_spread`: how far a squeeze went is not in the squeezed image, but where both sources
+    show one scene, as MFF's two focus settings do, the other keeps the contrast, and c₇ = 1 undoes the squeeze
+    exactly), d₁ and d₂ the detail finer than σ = 1 and σ = 2 pixels and c₁ᵏ…c₅ᵏ per-pixel maps. Each
     degradation is undone by a few smooth maps rather than a pixel-accurate residual: contrast is stretched by c₁,
     noise removed by c₂, c₃ < 0 (moving towards the smoothed image), exposure corrected by c₄ and c₅. What to
     correct comes from the words: p_k is the probability that the text names kind k
     (`fusekit.models.degrade.CORRECTED_KINDS`) for this source, read by `FindingsReader`. How much comes from the
     pixels: the maps are read from [x, m, local spread, d₁, d₂] by four 3x3 convolutions (dilations 1, 2, 4, 1: a 17-pixel
-    footprint; with `global_level` also x − μ) whose hidden layers the text FiLM-modulates. The last convolution starts at zero: an
+    footprint; with `global_level` also x − μ, with `global_spread` also log r) whose hidden layers the text FiLM-modulates. The last convolution starts at zero: an
     untrained restorer is the identity."""
 
     def __init__(self, config: "CompactConfig"):
         super().__init__()
         c = config.restore_channels
         self.global_level = config.global_level
-        self.terms = 5 + config.global_level  # coefficient maps per expert
-        inputs = 5 + config.global_level  # x, m, spread, d₁, d₂ [, x − μ]
+        self.global_spread = config.global_level and config.global_spread
+        self.terms = 5 + self.global_level + self.global_spread  # coefficient maps per expert
+        inputs = 5 + self.global_level + self.global_spread  # x, m, spread, d₁, d₂ [, x − μ] [, log r]
         self.convs = nn.ModuleList([nn.Conv2d(inputs, c, 3, padding=1), nn.Conv2d(c, c, 3, padding=2, dilation=2),
                                     nn.Conv2d(c, c, 3, padding=4, dilation=4)])
         self.out = nn.Conv2d(c, len(CORRECTED_KINDS) * self.terms, 3, padding=1)
@@ -216,18 +231,24 @@ class SourceRestorer(nn.Module):
         self.film = _zero_linear(config.text_hidden, 2 * c * len(self.convs))
 
     def forward(self, x: torch.Tensor, mean: torch.Tensor, spread: torch.Tensor, fine: torch.Tensor,
-                detail: torch.Tensor, text: torch.Tensor, findings: torch.Tensor, level: torch.Tensor | None = None) -> torch.Tensor:
+                detail: torch.Tensor, text: torch.Tensor, findings: torch.Tensor, level: torch.Tensor | None = None,
+                ratio: torch.Tensor | None = None) -> torch.Tensor:
         """x restored; `text` is this source's text vector, `findings` its finding logits [B, len(CORRECTED_KINDS)],
-        `level` its whole-image mean [B, 1, 1, 1] (used with `CompactConfig.global_level`)."""
+        `level` its whole-image mean [B, 1, 1, 1] (used with `CompactConfig.global_level`), `ratio` the other
+        source's whole-image spread over its own [B, 1, 1, 1] (used with `CompactConfig.global_spread`)."""
         films = self.film(text)[:, :, None, None].chunk(2 * len(self.convs), dim=1)
         inputs = [x, mean, spread, fine, detail] + ([x - level] if self.global_level else [])
+        if self.global_spread:
+            inputs.append(ratio.log().expand_as(x))
         h = channels_last(torch.cat(inputs, dim=1))
         for index, conv in enumerate(self.convs):
             h = F.leaky_relu(conv(h) * (1 + films[2 * index]) + films[2 * index + 1], 0.1)
         maps = self.expert_maps(h, torch.sigmoid(findings))
         change = maps[:, :1] * (x - mean) + maps[:, 1:2] * fine + maps[:, 2:3] * detail + maps[:, 3:4] * x + maps[:, 4:5]
         if self.global_level:
-            change = change + maps[:, 5:] * (x - level)
+            change = change + maps[:, 5:6] * (x - level)
+        if self.global_spread:
+            change = change + maps[:, 6:7] * (ratio - 1) * (x - level)
         return (x + change).clamp(0.0, 1.0)
 
     def expert_maps(self, h: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
@@ -310,31 +331,69 @@ class CompactFusion(nn.Module):
         return upsample(small, 8, x.shape[-2:])
 
     def correct(self, x: torch.Tensor, role: int, text: torch.Tensor, findings: torch.Tensor,
-                level: torch.Tensor | None = None) -> torch.Tensor:
+                level: torch.Tensor | None = None, ratio: torch.Tensor | None = None) -> torch.Tensor:
         """Source `role` (0: A, 1: B) [B, 1, H, W] restored as its text vector [B, text_hidden] and its finding
         logits [B, len(CORRECTED_KINDS)] say."""
         mean, mean_square = self.local_mean(torch.cat([x, x * x], dim=1)).chunk(2, dim=1)  # one pooling pass
         spread = ((mean_square - mean * mean).clamp(min=0.0) + 1e-6).sqrt()
         fine, detail = self.split(x, self.fine_taps)[1], self.split(x)[1]
-        return self.restore[role](x, mean, spread, fine, detail, text, findings, level)
+        return self.restore[role](x, mean, spread, fine, detail, text, findings, level, ratio)
 
     @property
     def whole_image_names(self) -> tuple[str, ...]:
         """The inputs this model reads of the whole image, which a crop (training) or a tile (`fusekit.app.tiling`)
-        cannot compute for itself: ``levels``, the sources' mean levels, with `CompactConfig.global_level`."""
-        return ("levels",) if self.config.global_level else ()
+        cannot compute for itself: ``levels``, the sources' mean levels, with `CompactConfig.global_level`, and
+        ``spreads``, their standard deviations, with `CompactConfig.global_spread` too."""
+        names = ("levels",) if self.config.global_level else ()
+        return names + ("spreads",) if names and self.config.global_spread else names
+
+    @property
+    def blends_whole_image(self) -> bool:
+        """Whether the last step reads the whole image (`CompactConfig.pyramid_blend`): then a large image is fused
+        as `local_layers` tile by tile and one `blend_layers`."""
+        return self.config.pyramid_blend
 
     def whole_image_inputs(self, a, b) -> dict:
         """`whole_image_names` of the whole grey [H, W] sources in [0, 1], as `fuse` hands them to every tile."""
-        return {"levels": torch.tensor([float(a.mean()), float(b.mean())])} if self.whole_image_names else {}
+        statistics = {"levels": lambda x: x.mean(), "spreads": lambda x: x.std()}
+        return {name: torch.tensor([float(statistics[name](a)), float(statistics[name](b))]) for name in self.whole_image_names}
 
-    def training_outputs(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor, levels: torch.Tensor | None = None) -> dict:
+    def training_outputs(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor, levels: torch.Tensor | None = None,
+                         spreads: torch.Tensor | None = None) -> dict:
         """The fused image, the two restored sources (the loss compares those with the clean sources) and the
         findings the model read from the text for each (logits per kind of `CORRECTED_KINDS`)."""
-        return self._run(a, b, text, levels)
+        return self._with_fused(self._run(a, b, text, levels, spreads))
 
-    def forward(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor, levels: torch.Tensor | None = None) -> torch.Tensor:
-        return self._run(a, b, text, levels)["fused"]
+    def forward(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor, levels: torch.Tensor | None = None,
+                spreads: torch.Tensor | None = None) -> torch.Tensor:
+        return self._with_fused(self._run(a, b, text, levels, spreads))["fused"]
+
+    def local_layers(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor, levels: torch.Tensor | None = None,
+                     spreads: torch.Tensor | None = None) -> torch.Tensor:
+        """With `CompactConfig.pyramid_blend`: everything but the blend, [B, 4, H, W] (base A, base B, A's base
+        weight, the weighted detail), all local, so a large image's tiles can compute them (`fusekit.app.tiling`)
+        and `blend_layers` joins the whole image's."""
+        return self._run(a, b, text, levels, spreads)["layers"]
+
+    @staticmethod
+    def blend_layers(layers: torch.Tensor) -> torch.Tensor:
+        """`local_layers` → fused [B, 1, H, W]: the bases blended band by band (Laplacian pyramid of the whole
+        image, so a weight decided here reaches as far as its band does), the detail added."""
+        base_a, base_b, w_base, detail = layers.split(1, dim=1)
+        return (pyramid_blend(base_a, base_b, w_base) + detail).clamp(0.0, 1.0)
+
+    @staticmethod
+    def blend_layers_array(layers: np.ndarray) -> np.ndarray:
+        """`blend_layers` of one large image's stitched layers, a float32 [4, H, W] numpy array → [H, W]: the same
+        blend in numpy (`fusekit.models.baselines.pyramid.blend`, equal to the torch one to float rounding), whose
+        filters need a fraction of the memory of torch's on a 4000 × 3000 image."""
+        base_a, base_b, w_base, detail = layers
+        fused = array_blend([base_a, base_b], [w_base, 1 - w_base])
+        fused += detail
+        return np.clip(fused, 0.0, 1.0, out=fused)
+
+    def _with_fused(self, outputs: dict) -> dict:
+        return {**outputs, "fused": self.blend_layers(outputs["layers"])} if "layers" in outputs else outputs
 
     def attend(self, low: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """The 1/8-resolution map [B, k, h, w] with what each of its pixels read from the text tokens added."""
@@ -344,19 +403,27 @@ class CompactFusion(nn.Module):
         attended, _ = self.attention(self.norm(queries), tokens, tokens, need_weights=False)
         return (queries + attended).transpose(1, 2).reshape(batch, channels, h, w)
 
-    def _run(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor, levels: torch.Tensor | None = None) -> dict:
+    def _run(self, a: torch.Tensor, b: torch.Tensor, text: torch.Tensor, levels: torch.Tensor | None = None,
+             spreads: torch.Tensor | None = None) -> dict:
         height, width = a.shape[-2:]
         summary = self.text_summary(text.to(a.dtype))
         text_a, text_b = self.source_text(summary).chunk(2, dim=1)
         findings = self.findings(text.to(a.dtype))
         # the reader learns from the findings term alone (see FindingsReader), unless the config says otherwise
         switches = findings if self.config.reader_taught_by_restoration else findings.detach()
-        level_a = level_b = None
+        level_a = level_b = ratio_a = ratio_b = None
         if self.config.global_level:
             if levels is None:  # the whole image is here: its mean levels
                 levels = torch.stack([a.mean(dim=(1, 2, 3)), b.mean(dim=(1, 2, 3))], dim=1)
             level_a, level_b = (levels[:, i, None, None, None].to(a.dtype) for i in (0, 1))
-        a, b = self.correct(a, 0, text_a, switches[:, 0], level_a), self.correct(b, 1, text_b, switches[:, 1], level_b)
+        if "spreads" in self.whole_image_names:
+            if spreads is None:  # the whole image is here: its standard deviations
+                spreads = torch.stack([a.std(dim=(1, 2, 3), correction=0), b.std(dim=(1, 2, 3), correction=0)], dim=1)
+            ratio = ((spreads[:, 1] + _SPREAD_FLOOR) / (spreads[:, 0] + _SPREAD_FLOOR)).clamp(1 / _SPREAD_RATIO_MAX, _SPREAD_RATIO_MAX)
+            ratio_a = ratio[:, None, None, None].to(a.dtype)  # B's spread over A's; A's over B's is its inverse
+            ratio_b = 1 / ratio_a
+        a = self.correct(a, 0, text_a, switches[:, 0], level_a, ratio_a)
+        b = self.correct(b, 1, text_b, switches[:, 1], level_b, ratio_b)
         restored = {"restored_a": a, "restored_b": b, "findings": findings}
         if not self.config.restorers_taught_by_fusion:  # they learn to restore alone; the core fuses what they give
             a, b = a.detach(), b.detach()
@@ -380,6 +447,7 @@ class CompactFusion(nn.Module):
         w_base = torch.sigmoid(maps[:, :1] + _BASE_GATE_SCALE * self.base_gate * (base_a - base_b))
         w_detail = torch.sigmoid(maps[:, 1:2] + _DETAIL_GATE_SCALE * self.detail_gate * (activity_a - activity_b))
         gain = F.softplus(maps[:, 2:] + _SOFTPLUS_ONE)
-        base = w_base * base_a + (1 - w_base) * base_b
-        detail = w_detail * detail_a + (1 - w_detail) * detail_b
-        return {"fused": (base + gain * detail).clamp(0.0, 1.0), **restored}
+        detail = gain * (w_detail * detail_a + (1 - w_detail) * detail_b)
+        if self.config.pyramid_blend:  # the one step that reads the whole image (see blend_layers)
+            return {"layers": torch.cat([base_a, base_b, w_base, detail], dim=1), **restored}
+        return {"fused": (w_base * base_a + (1 - w_base) * base_b + detail).clamp(0.0, 1.0), **restored}

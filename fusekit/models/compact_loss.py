@@ -11,9 +11,15 @@ the sources:
   a short run and the brightness selection is learnt last: ×5 for IVF and MIF, ×100 for MEF, whose α1 = 500 made
   the gradient term ~90 % of the loss and brightness (what MEF is about) 0.5 % of it — the earlier weights,
   trained at ×1, washed skies out;
-- for MEF the intensity target is the sources' mean weighted by Mertens's well-exposedness (each pixel of each
-  exposure weighted by exp(−(x − ½)² / 2·0.2²)) instead of the plain mean: the plain mean of an over- and an
-  under-exposed frame is grey where one frame is well exposed, and a model that chases it washes skies out;
+- MEF's gradient weight α1 is 50 (``GRADIENT_WEIGHT``; FILM's is 500): at 500 the term held the blend weights
+  nearly still, since where two exposures differ by half the range every change of weight is an edge, and the
+  brightness never followed its target (its L1 stayed at ~0.17 through a whole run; at 50, with
+  `CompactConfig.pyramid_blend`, it falls to ~0.06 on the degraded training crops);
+- for MEF the intensity target is the Mertens exposure fusion of the sources (`pyramid_blend`, computed on
+  each crop) instead of the plain mean: the plain mean of an over- and an under-exposed frame is grey where one
+  frame is well exposed, and a model that chases it washes skies out; a per-pixel well-exposedness-weighted mean
+  (the earlier weights' target) switches frame pixel by pixel, with dark rings around lamps and edges the scene
+  does not have, and the gradient term fighting those left the fusion hazy;
 - restoration (``RESTORE_WEIGHT``): each source as the model corrected it (``restored_a`` / ``restored_b``) is
   compared with the source it should have become, L1 + (1 − SSIM). That is the clean source when the text named
   the degradation and the input itself when it did not (`fusekit.app.train.degraded`), so the correction learns
@@ -33,13 +39,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .pyramid_blend import exposure_fusion
 from .losses import FILM_WEIGHTS, as_float32, intensity_loss, sobel_gradient, ssim, ssim_loss
 
 INTENSITY_WEIGHT = {"ivf": 5.0, "mif": 5.0, "mef": 100.0, "mff": 1.0}
+GRADIENT_WEIGHT = {task: alpha1 for task, (_, alpha1, _) in FILM_WEIGHTS.items()} | {"mef": 50.0}  # α1
 STRUCTURE_WEIGHT = 1.0
 RESTORE_WEIGHT = 10.0
 FINDINGS_WEIGHT = 1.0
-WELL_EXPOSED_SIGMA = 0.2  # Mertens et al. 2007
 
 
 def targets(batch: dict, a, b):
@@ -47,13 +54,6 @@ def targets(batch: dict, a, b):
     if "clean_a" in batch:
         return batch["clean_a"].float(), batch["clean_b"].float()
     return a, b
-
-
-def well_exposed_mean(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per pixel, the mean of A and B weighted by how well exposed each is (Mertens's Gaussian around ½)."""
-    weight = lambda x: torch.exp(-((x - 0.5) ** 2) / (2 * WELL_EXPOSED_SIGMA**2)) + 1e-6  # noqa: E731
-    wa, wb = weight(a), weight(b)
-    return (wa * a + wb * b) / (wa + wb)
 
 
 def restoration_loss(restored: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -65,9 +65,10 @@ def compact_loss(outputs: dict, batch: dict, task: str):
     restoration of each source when the model reports its restored sources."""
     fused, a, b = as_float32(outputs, batch)
     a, b = targets(batch, a, b)
-    target, alpha1, _ = FILM_WEIGHTS[task]
+    target, _, _ = FILM_WEIGHTS[task]
+    alpha1 = GRADIENT_WEIGHT[task]
     strongest = sobel_gradient(a).maximum(sobel_gradient(b))
-    intensity = (F.l1_loss(fused, well_exposed_mean(a, b)) if task == "mef"
+    intensity = (F.l1_loss(fused, exposure_fusion(a, b).clamp(0.0, 1.0)) if task == "mef"
                  else intensity_loss(fused, a, b, target))
     parts = {"int": intensity, "grad": F.l1_loss(sobel_gradient(fused), strongest), "ssim": ssim_loss(fused, a, b)}
     total = INTENSITY_WEIGHT[task] * parts["int"] + alpha1 * parts["grad"] + STRUCTURE_WEIGHT * parts["ssim"]

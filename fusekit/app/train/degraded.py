@@ -108,7 +108,9 @@ def degrade_sample(sample: dict, rng: np.random.Generator, task: str) -> list[di
         texts = pair_texts(*pixels, task, name, findings=named, measured=measured) if recipe is not None else None
         _DESCRIBED[key] = texts, named_kinds(measured, task) * np.float32(named)  # unnamed text: no label
     texts, out["findings"] = _DESCRIBED[key]
-    out["levels"] = np.array([out["a"].mean(), out["b"].mean()], np.float32)  # of the whole images, before the crop
+    # what the model reads of the whole images (CompactFusion.whole_image_names), before the crop
+    out["levels"] = np.array([out["a"].mean(), out["b"].mean()], np.float32)
+    out["spreads"] = np.array([out["a"].std(), out["b"].std()], np.float32)
     if texts is not None:
         out["text"] = text_features(texts, task)
     return [out]

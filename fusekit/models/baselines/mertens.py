@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .pyramid import collapse, gaussian_pyramid, laplacian_pyramid, max_levels
+from .pyramid import blend
 
 
 
@@ -78,14 +78,7 @@ def exposure_fusion(images: list[np.ndarray], exponents: MertensWeights = Merten
     """Fuse any number of exposures (float32 in [0, 1], all [H, W] or all [H, W, 3]) into one, same shape."""
     weights = [quality_weights(image.astype(np.float32), exponents) for image in images]
     total = np.sum(weights, axis=0)
-    levels = max_levels(images[0].shape)
-    blended = None
-    for image, weight in zip(images, weights):
-        bands = laplacian_pyramid(image.astype(np.float32), levels)
-        weight_pyramid = gaussian_pyramid(weight / total, levels)
-        terms = [band * (w[..., None] if band.ndim == 3 else w) for band, w in zip(bands, weight_pyramid)]
-        blended = terms if blended is None else [acc + term for acc, term in zip(blended, terms)]
-    return collapse(blended)
+    return blend([image.astype(np.float32) for image in images], [weight / total for weight in weights])
 
 
 def fuse_arrays(a: np.ndarray, b: np.ndarray, task: str) -> np.ndarray:

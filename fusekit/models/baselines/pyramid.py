@@ -66,3 +66,17 @@ def collapse(pyramid: list[np.ndarray]) -> np.ndarray:
 def max_levels(shape: tuple[int, ...]) -> int:
     """The depth OpenCV's exposure fusion uses: ⌊log2(min(H, W))⌋ (coarsest level is a pixel or two)."""
     return int(np.log(float(min(shape[:2]))) / np.log(2.0))
+
+
+def blend(images: list[np.ndarray], weights: list[np.ndarray]) -> np.ndarray:
+    """The images' Laplacian pyramids blended with the Gaussian pyramids of their per-pixel weights (which sum to
+    one), at full depth, and collapsed: Mertens's exposure fusion, and `compact`'s band-by-band blend of a large
+    image (`fusekit.models.compact.CompactFusion.blend_layers_array`). [H, W] weights; images [H, W] or [H, W, C]."""
+    levels = max_levels(images[0].shape)
+    blended = None
+    for image, weight in zip(images, weights):
+        bands = laplacian_pyramid(image, levels)
+        weight_pyramid = gaussian_pyramid(weight, levels)
+        terms = [band * (w[..., None] if band.ndim == 3 else w) for band, w in zip(bands, weight_pyramid)]
+        blended = terms if blended is None else [acc + term for acc, term in zip(blended, terms)]
+    return collapse(blended)
