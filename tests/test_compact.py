@@ -13,7 +13,7 @@ from fusekit.io.images import read_image, to_grey
 from fusekit.metrics import compute
 from fusekit.models import FUSION_MODELS
 from fusekit.models.checkpoints import load_model
-from fusekit.models.compact import CompactConfig, CompactFusion
+from fusekit.models.compact import _SPREAD_FLOOR, CompactConfig, CompactFusion
 from fusekit.models.degrade import CORRECTED_KINDS
 from fusekit.guidance.text import encode_descriptions
 
@@ -148,6 +148,8 @@ def test_global_spread_is_the_whole_images_contrast_and_undoes_a_squeeze():
     torch.manual_seed(0)
     model = CompactFusion(CompactConfig(text_dim=16, global_level=True, global_spread=True)).eval()
     assert model.whole_image_names == ("levels", "spreads")
+    with pytest.raises(ValueError, match="global_level"):
+        CompactFusion(CompactConfig(global_spread=True))
     path_a, path_b = pair_paths("MFF", "MFIFB", "stand_02")
     clean = torch.from_numpy(to_grey(read_image(path_a)).astype(np.float32) / 255)[None, None]
     other = torch.from_numpy(to_grey(read_image(path_b)).astype(np.float32) / 255)[None, None]
@@ -165,7 +167,7 @@ def test_global_spread_is_the_whole_images_contrast_and_undoes_a_squeeze():
         levels, spreads = whole["levels"][None], whole["spreads"][None]
 
         def restore(reference):  # A restored with `reference`'s spread as the other source's
-            ratio = (reference.std(correction=0) + 1e-5) / (squeezed.std(correction=0) + 1e-5)
+            ratio = (reference.std(correction=0) + _SPREAD_FLOOR) / (squeezed.std(correction=0) + _SPREAD_FLOOR)
             return model.correct(squeezed, 0, text, findings, levels[:, :1, None, None], ratio.view(1, 1, 1, 1))
 
         assert (squeezed - clean).abs().mean() > 0.05

@@ -220,7 +220,7 @@ class SourceRestorer(nn.Module):
         super().__init__()
         c = config.restore_channels
         self.global_level = config.global_level
-        self.global_spread = config.global_level and config.global_spread
+        self.global_spread = config.global_spread
         self.terms = 5 + self.global_level + self.global_spread  # coefficient maps per expert
         inputs = 5 + self.global_level + self.global_spread  # x, m, spread, d₁, d₂ [, x − μ] [, log r]
         self.convs = nn.ModuleList([nn.Conv2d(inputs, c, 3, padding=1), nn.Conv2d(c, c, 3, padding=2, dilation=2),
@@ -272,6 +272,8 @@ class CompactFusion(nn.Module):
             raise ValueError(f"context_channels {config.context_channels} is not a multiple of heads {config.heads}")
         if config.downsample < 4 or config.downsample & (config.downsample - 1):
             raise ValueError(f"downsample must be a power of two ≥ 4, not {config.downsample}")
+        if config.global_spread and not config.global_level:
+            raise ValueError("global_spread stretches around the whole-image level: it needs global_level")
         self.config = config
         c, k = config.channels, config.context_channels
         self.encode = nn.Sequential(
@@ -344,8 +346,7 @@ class CompactFusion(nn.Module):
         """The inputs this model reads of the whole image, which a crop (training) or a tile (`fusekit.app.tiling`)
         cannot compute for itself: ``levels``, the sources' mean levels, with `CompactConfig.global_level`, and
         ``spreads``, their standard deviations, with `CompactConfig.global_spread` too."""
-        names = ("levels",) if self.config.global_level else ()
-        return names + ("spreads",) if names and self.config.global_spread else names
+        return ("levels",) * self.config.global_level + ("spreads",) * self.config.global_spread
 
     @property
     def blends_whole_image(self) -> bool:
@@ -416,7 +417,7 @@ class CompactFusion(nn.Module):
             if levels is None:  # the whole image is here: its mean levels
                 levels = torch.stack([a.mean(dim=(1, 2, 3)), b.mean(dim=(1, 2, 3))], dim=1)
             level_a, level_b = (levels[:, i, None, None, None].to(a.dtype) for i in (0, 1))
-        if "spreads" in self.whole_image_names:
+        if self.config.global_spread:
             if spreads is None:  # the whole image is here: its standard deviations
                 spreads = torch.stack([a.std(dim=(1, 2, 3), correction=0), b.std(dim=(1, 2, 3), correction=0)], dim=1)
             ratio = ((spreads[:, 1] + _SPREAD_FLOOR) / (spreads[:, 0] + _SPREAD_FLOOR)).clamp(1 / _SPREAD_RATIO_MAX, _SPREAD_RATIO_MAX)

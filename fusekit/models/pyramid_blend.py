@@ -76,11 +76,11 @@ def _weights(x: torch.Tensor) -> torch.Tensor:
     return laplacian.abs() * torch.exp(-((x - 0.5) ** 2) / _EXPOSEDNESS_DENOMINATOR) + _WEIGHT_FLOOR
 
 
-def pyramid_blend(a: torch.Tensor, b: torch.Tensor, weight_a: torch.Tensor, levels: int | None = None) -> torch.Tensor:
-    """A and B [B, 1, H, W] blended band by band: each band of their Laplacian pyramids weighted by the Gaussian
-    pyramid of `weight_a` (B's weight is 1 − weight_a; the pyramid of a constant is that constant, so a constant
-    weight is the plain per-pixel blend). Full depth unless `levels` says fewer."""
-    levels = min(levels or 99, int(math.log(float(min(a.shape[-2:]))) / math.log(2.0)))
+def pyramid_blend(a: torch.Tensor, b: torch.Tensor, weight_a: torch.Tensor) -> torch.Tensor:
+    """A and B [B, 1, H, W] blended band by band, at full depth: each band of their Laplacian pyramids weighted by
+    the Gaussian pyramid of `weight_a` (B's weight is 1 − weight_a; the pyramid of a constant is that constant, so a
+    constant weight is the plain per-pixel blend)."""
+    levels = int(math.log(float(min(a.shape[-2:]))) / math.log(2.0))
     images, weight = torch.cat([a, b], dim=1), weight_a
     blended = []
     for _ in range(levels):
